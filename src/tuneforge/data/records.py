@@ -1,0 +1,39 @@
+"""The in-memory form of a dataset row, shared by loading, cleaning, splitting and the tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# A label is a class name (classification), a tuple of class names (multilabel), a number
+# (regression) or a tuple of IOB2 tags, one per token (ner).
+Label = str | tuple[str, ...] | float
+
+
+@dataclass(frozen=True)
+class Record:
+    """One example: the text, its label, and where it came from (for messages and quarantine)."""
+
+    text: str
+    label: Label
+    source: str
+    """``file:line`` (CSV/TSV/JSONL/CoNLL), ``file:row`` (Parquet) or the .txt path (folder)."""
+    tokens: tuple[str, ...] | None = None
+    """NER only: the words the tags refer to; ``text`` is then ``" ".join(tokens)``."""
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A row removed from the data, with the reason; written to ``quarantine.jsonl``."""
+
+    source: str
+    reason: str
+    text: str | None = None
+    label: Label | None = None
+
+
+@dataclass
+class Splits:
+    train: list[Record]
+    validation: list[Record]
+    test: list[Record]
+    quarantined: list[QuarantinedRow] = field(default_factory=list)
