@@ -1,1 +1,56 @@
-"""tuneforge."""
+"""tuneforge: turn a pretrained transformer into a task model from one YAML config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuneforge.config import RunConfig, load_config
+from tuneforge.errors import ConfigError, DataError, ModelError, RunError, TuneforgeError
+
+if TYPE_CHECKING:
+    from tuneforge.pipeline import RunResult
+    from tuneforge.predict import Predictor
+
+__version__ = "0.1.0"
+
+
+def train(
+    config: RunConfig | str | Path, *, resume: bool = False, overwrite: bool = False
+) -> RunResult:
+    """Fine-tune as a config (object or YAML path) says; returns the run folder and test metrics."""
+    from tuneforge.pipeline import run
+
+    default_name = "run"
+    if not isinstance(config, RunConfig):
+        default_name = Path(config).stem
+        config = load_config(config)
+    return run(config, default_run_name=default_name, resume=resume, overwrite=overwrite)
+
+
+def load_predictor(run_dir: str | Path, device: str | None = None) -> Predictor:
+    """Load a finished run's model for prediction."""
+    from tuneforge.predict import load_predictor as _load
+
+    return _load(run_dir, device=device)
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None = None) -> dict:
+    """Metrics of a finished run on its test split or on another labelled file."""
+    from tuneforge.evaluate.run_evaluation import evaluate_run
+
+    return evaluate_run(run_dir, data)
+
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "RunConfig",
+    "RunError",
+    "TuneforgeError",
+    "evaluate",
+    "load_config",
+    "load_predictor",
+    "train",
+]

@@ -222,7 +222,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (data:, model:, ...).")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections (data:, model:, ...)."
+        )
     for override in overrides or []:
         apply_override(raw, override)
     return config_from_dict(raw, source=str(path), config_dir=str(path.resolve().parent))
@@ -300,6 +302,8 @@ def _did_you_mean(location: list[str]) -> str:
         model = annotation
     names = [name for name in model.model_fields if name != "config_dir"]
     close = difflib.get_close_matches(location[-1], names, n=1, cutoff=0.6)
-    return f" (did you mean {'.'.join([*location[:-1], close[0]])}?)" if close else (
-        f" (valid keys: {', '.join(names)})"
+    return (
+        f" (did you mean {'.'.join([*location[:-1], close[0]])}?)"
+        if close
+        else (f" (valid keys: {', '.join(names)})")
     )

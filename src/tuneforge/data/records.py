@@ -14,7 +14,7 @@ class Record:
     """One example: the text, its label, and where it came from (for messages and quarantine)."""
 
     text: str
-    label: Label
+    label: Label | None
     source: str
     """``file:line`` (CSV/TSV/JSONL/CoNLL), ``file:row`` (Parquet) or the .txt path (folder)."""
     tokens: tuple[str, ...] | None = None

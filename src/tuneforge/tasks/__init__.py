@@ -1,0 +1,31 @@
+"""One module per task head; each exposes the same verbs, so the pipeline can stay task-agnostic.
+
+A task module provides:
+- ``AUTO_CLASS``: the transformers Auto class name of its head;
+- ``label_names(train, declared)``, ``fit_metadata(train, label_names)``, ``head_config(...)``;
+- ``encode(records, tokenizer, label_names, max_seq_length, metadata)`` -> features;
+- ``tune_metadata(logits, records, label_names, metadata, config)`` -> metadata (validation only);
+- ``compute_metrics(logits, records, features, label_names, metadata, config)`` -> dict;
+- ``predict(logits, texts, features, label_names, metadata)`` -> list of JSON-able predictions.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from tuneforge.tasks import classification, multilabel, ner, regression
+
+TASKS: dict[str, ModuleType] = {
+    "classification": classification,
+    "multilabel": multilabel,
+    "regression": regression,
+    "ner": ner,
+}
+
+
+def get_task(task_type: str) -> ModuleType:
+    """The module implementing a task type (validated by the config schema already)."""
+    return TASKS[task_type]
+
+
+__all__ = ["TASKS", "get_task"]

@@ -1,0 +1,21 @@
+"""The training stage: the loop, its hook points and its checkpoints."""
+
+from tuneforge.train.hooks import TrainingHooks
+from tuneforge.train.loop import (
+    FitSetup,
+    StepContext,
+    TrainingInterrupted,
+    TrainState,
+    count_steps,
+    fit,
+)
+
+__all__ = [
+    "FitSetup",
+    "StepContext",
+    "TrainState",
+    "TrainingHooks",
+    "TrainingInterrupted",
+    "count_steps",
+    "fit",
+]

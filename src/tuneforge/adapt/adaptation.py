@@ -1,0 +1,54 @@
+"""Choose the adaptation method from the config and count what it trains."""
+
+from __future__ import annotations
+
+from torch import nn
+from transformers import PreTrainedModel
+
+from tuneforge.adapt.bottleneck import add_bottleneck_adapters
+from tuneforge.adapt.peft_methods import PEFT_METHODS, apply_peft
+from tuneforge.config import AdaptationConfig, TaskType
+
+
+def apply_adaptation(
+    model: PreTrainedModel,
+    config: AdaptationConfig,
+    task_type: TaskType,
+    total_steps: int | None = None,
+) -> nn.Module:
+    """Make ``model`` ready to train with ``config.method``.
+
+    Args:
+        model: a transformers model with its task head.
+        config: the adaptation section of the run config.
+        task_type: the task (picks peft's sequence or token wrapper).
+        total_steps: optimizer steps of the whole run; required by AdaLoRA.
+
+    Returns:
+        full: the same model with every parameter trainable; lora, adalora, ia3, prefix,
+        prompt: a ``peft.PeftModel``; bottleneck: the same model with adapters inserted.
+    """
+    if config.method == "full":
+        return model.requires_grad_(True)
+    if config.method == "bottleneck":
+        return add_bottleneck_adapters(model, config.bottleneck_size)
+    if config.method in PEFT_METHODS:
+        return apply_peft(model, config, task_type, total_steps=total_steps)
+    raise ValueError(f"unknown adaptation method {config.method!r}")
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """Count (trainable, total) parameters; shared tensors are counted once.
+
+    For a peft model the total is the base model's plus the adapter's: peft keeps a frozen
+    ``original_module`` copy of each ``modules_to_save`` layer (the task head) beside the trained
+    one, and only one of the two runs, so the frozen copy is not counted.
+    """
+    trainable = total = 0
+    for name, param in model.named_parameters():  # named_parameters skips shared duplicates
+        if ".original_module." in f".{name}.":
+            continue
+        total += param.numel()
+        if param.requires_grad:
+            trainable += param.numel()
+    return trainable, total

@@ -1,0 +1,83 @@
+"""`tuneforge predict --input`: predictions for every row of a file, written beside its columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tuneforge.errors import DataError
+
+_CHUNK_ROWS = 1024  # rows per model call: bounded memory for files of any size
+
+
+def predict_file(
+    run_dir: Path, input_path: Path, output_path: Path, text_column: str | None = None
+) -> int:
+    """Predict each row's text and write the input rows plus prediction columns; returns the count."""
+    import pandas as pd
+
+    from tuneforge.predict import load_predictor
+
+    column = text_column or _run_text_column(run_dir)
+    frame = _read_table(input_path)
+    if column not in frame.columns:
+        raise DataError(
+            f"{input_path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}). "
+            "Pass --text-column NAME."
+        )
+    texts = frame[column].fillna("").astype(str).tolist()
+    predictor = load_predictor(run_dir)
+    predictions: list[dict[str, Any]] = []
+    for start in range(0, len(texts), _CHUNK_ROWS):
+        predictions.extend(predictor.predict(texts[start : start + _CHUNK_ROWS]))
+    flat = pd.DataFrame([_flatten(p) for p in predictions], index=frame.index)
+    result = pd.concat([frame, flat.add_prefix("predicted_")], axis=1)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = output_path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        result.to_json(output_path, orient="records", lines=True, force_ascii=False)
+    elif suffix in {".csv", ".tsv"}:
+        result.to_csv(output_path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    else:
+        raise DataError(f"--output {output_path}: use a .csv, .tsv or .jsonl file name.")
+    return len(predictions)
+
+
+def _run_text_column(run_dir: Path) -> str:
+    import yaml
+
+    config_path = Path(run_dir) / "config.yaml"
+    if config_path.is_file():
+        saved = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        return saved.get("data", {}).get("text_column", "text")
+    return "text"
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"--input {path} does not exist.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".jsonl", ".ndjson"}:
+            return pd.read_json(path, lines=True)
+        if suffix in {".csv", ".tsv"}:
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"--input {path}: cannot be read ({exc}).") from exc
+    raise DataError(f"--input {path}: use a .csv, .tsv or .jsonl file.")
+
+
+def _flatten(prediction: dict[str, Any]) -> dict[str, Any]:
+    """Scalars stay columns; lists and mappings become JSON text (multilabel labels joined by |)."""
+    flat = {}
+    for key, value in prediction.items():
+        if key == "labels" and isinstance(value, list):
+            flat[key] = "|".join(value)
+        elif isinstance(value, (list, dict)):
+            flat[key] = json.dumps(value, ensure_ascii=False)
+        else:
+            flat[key] = value
+    return flat

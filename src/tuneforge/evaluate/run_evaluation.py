@@ -1,0 +1,72 @@
+"""`tuneforge evaluate`: score a finished run on its saved test split or on another labelled file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneforge import run_dir as layout
+from tuneforge.config import config_from_dict
+from tuneforge.errors import DataError, RunError
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of a run's model on its test split, or on `data` read with the run's column settings.
+
+    The result is also written to ``<run>/evaluation_<name>.json``.
+    """
+    from tuneforge.predict import load_predictor
+
+    run_dir = Path(run_dir)
+    if not layout.is_finished(run_dir):
+        raise RunError(
+            f"{run_dir} is not a finished run (no metrics.json and model/): train it first."
+        )
+    config = config_from_dict(
+        yaml.safe_load((run_dir / layout.CONFIG_FILE).read_text(encoding="utf-8")),
+        source=str(run_dir / layout.CONFIG_FILE),
+    )
+    predictor = load_predictor(run_dir, batch_size=config.evaluation.batch_size)
+    if data is None:
+        records = layout.read_records(run_dir / layout.SPLITS_DIR / "test.jsonl")
+        name = "test"
+    else:
+        records = _load_labelled(str(Path(data).resolve()), config, predictor.label_names)
+        name = Path(data).stem
+    if not records:
+        raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
+    logits, features = predictor.logits(records)
+    metrics = predictor.task.compute_metrics(
+        logits, records, features, predictor.label_names, predictor.metadata, config
+    )
+    layout.write_json(run_dir / f"evaluation_{name}.json", metrics)
+    return metrics
+
+
+def _load_labelled(source: str, config: Any, label_names: list[str]) -> list:
+    from tuneforge.data import clean_records, load_records
+
+    records, _ = load_records(source, config, role="evaluation")
+    # Unlike training data, nothing is deduplicated: every row of an evaluation file is scored.
+    config.data.cleaning.drop_duplicates = False
+    config.data.cleaning.drop_conflicts = False
+    config.data.cleaning.min_examples_per_class = 1
+    records, _ = clean_records(records, config)
+    if config.task.type in {"classification", "multilabel"}:
+        known = set(label_names)
+        unknown = sorted(
+            {
+                name
+                for record in records
+                for name in (record.label if isinstance(record.label, tuple) else (record.label,))
+                if name not in known
+            }
+        )
+        if unknown:
+            raise DataError(
+                f"{source}: labels {unknown[:10]} were not seen in training (the model knows "
+                f"{label_names[:20]}). Remove those rows or map them to known labels."
+            )
+    return records

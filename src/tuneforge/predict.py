@@ -1,0 +1,128 @@
+"""Load a finished run's model and predict: shared by the CLI, `evaluate` and the HTTP server.
+
+Imports nothing from `train/`: serving a model must not pull in the training loop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tuneforge.data.records import Record
+from tuneforge.errors import RunError
+from tuneforge.inference import forward_logits, resolve_precision
+from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
+from tuneforge.tasks import get_task
+
+MODEL_DIR = "model"
+TASK_FILE = "tuneforge.json"
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its tokenizer and task head, ready to predict."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    task_type: str
+    label_names: list[str]
+    metadata: dict[str, Any]
+    max_seq_length: int
+    device: torch.device
+    precision: str = "fp32"
+    batch_size: int = 64
+
+    @property
+    def task(self) -> Any:
+        return get_task(self.task_type)
+
+    def logits(self, records: list[Record]) -> tuple[list[np.ndarray] | np.ndarray, list[dict]]:
+        """Raw logits of the records (stacked for sequence tasks) and the encoded features."""
+        features = self.task.encode(
+            records, self.tokenizer, self.label_names, self.max_seq_length, self.metadata
+        )
+        if not features:
+            return [], features
+        pad_token_id = self.tokenizer.pad_token_id or 0
+        rows, _ = forward_logits(
+            self.model, features, self.batch_size, pad_token_id, self.device, self.precision
+        )
+        return (rows if self.task_type == "ner" else np.stack(rows)), features
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Predictions for raw texts: a label and probabilities, labels, a value, or entities."""
+        records = [
+            _unlabelled_record(text, self.task_type, index) for index, text in enumerate(texts)
+        ]
+        logits, features = self.logits(records)
+        if not features:
+            return []
+        return self.task.predict(logits, texts, features, self.label_names, self.metadata)
+
+
+def _unlabelled_record(text: str, task_type: str, index: int) -> Record:
+    tokens = tuple(text.split()) if task_type == "ner" else None
+    return Record(text=text, label=None, source=f"input:{index + 1}", tokens=tokens)
+
+
+def read_task_file(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / TASK_FILE
+    if not path.is_file():
+        raise RunError(
+            f"{model_dir} has no {TASK_FILE}: it is not the model folder of a finished tuneforge "
+            "run. Point at runs/<run> after `tuneforge train` has completed."
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_predictor(
+    run_dir: str | Path, device: str | None = None, batch_size: int = 64
+) -> Predictor:
+    """Load the model of a finished run (a run folder, or its `model/` folder).
+
+    Raises:
+        RunError: the folder is not a finished run.
+    """
+    run_dir = Path(run_dir)
+    model_dir = run_dir if (run_dir / TASK_FILE).is_file() else run_dir / MODEL_DIR
+    if not model_dir.is_dir():
+        raise RunError(f"{run_dir} is not a tuneforge run folder (no {MODEL_DIR}/ inside).")
+    info = read_task_file(model_dir)
+    task = get_task(info["task"])
+    torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = _load_model(model_dir, info, task)
+    model.to(torch_device).eval()
+    return Predictor(
+        model=model,
+        tokenizer=load_tokenizer(str(model_dir)),
+        task_type=info["task"],
+        label_names=info["label_names"],
+        metadata=info["metadata"],
+        max_seq_length=info["max_seq_length"],
+        device=torch_device,
+        precision=resolve_precision(info.get("precision", "fp32"), torch_device),
+        batch_size=batch_size,
+    )
+
+
+def _load_model(model_dir: Path, info: dict[str, Any], task: Any) -> torch.nn.Module:
+    import transformers
+
+    auto_class = getattr(transformers, task.AUTO_CLASS)
+    if info["saved_as"] != "adapter":
+        return load_pretrained(auto_class, str(model_dir))
+    from tuneforge.adapt import load_adapted_model
+
+    def load_base() -> torch.nn.Module:
+        overrides = task.head_config(info["label_names"], info["metadata"])
+        if info.get("num_hidden_layers"):
+            overrides["num_hidden_layers"] = info["num_hidden_layers"]
+        source = resolve_model_source(info["base_model"])
+        return load_pretrained(auto_class, source, **overrides)
+
+    return load_adapted_model(model_dir, load_base)

@@ -1,0 +1,115 @@
+"""The layout of a run folder and the files written into it besides the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneforge.config import RunConfig
+from tuneforge.data.records import Record
+from tuneforge.errors import RunError
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+DATA_REPORT_FILE = "data_report.json"
+QUARANTINE_FILE = "quarantine.jsonl"
+HISTORY_FILE = "history.jsonl"
+MODEL_CARD_FILE = "model_card.md"
+CHECKPOINTS_DIR = "checkpoints"
+SPLITS_DIR = "splits"
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / METRICS_FILE).is_file() and (run_dir / "model" / "tuneforge.json").is_file()
+
+
+def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool, overwrite: bool) -> None:
+    """Create the run folder, refusing to clobber a finished run or an unfinished one silently."""
+    if run_dir.exists() and overwrite:
+        shutil.rmtree(run_dir)
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        if is_finished(run_dir) and not resume:
+            raise RunError(
+                f"{run_dir} already holds a finished run. Pass --overwrite to replace it, or set "
+                "output.run_name to start a new one."
+            )
+        if not resume:
+            raise RunError(
+                f"{run_dir} holds an unfinished run. Pass --resume to continue it, or --overwrite "
+                "to start over."
+            )
+        _check_same_setup(run_dir, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _check_same_setup(run_dir: Path, config: RunConfig) -> None:
+    """A resumed run must train the same model on the same data; other changes are allowed."""
+    saved_path = run_dir / CONFIG_FILE
+    if not saved_path.is_file():
+        return
+    saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+    current = config.model_dump(mode="json")
+    changed = [
+        f"{section}.{key}"
+        for section in ("model", "task", "adaptation")
+        for key, value in current[section].items()
+        if saved.get(section, {}).get(key) != value
+    ]
+    if changed:
+        raise RunError(
+            f"Cannot resume {run_dir}: the config changed since it started ({', '.join(changed)}). "
+            "Restore those settings, or use --overwrite to start over."
+        )
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temp file + rename): readers never see a half-written file."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, ensure_ascii=False, default=_json_default)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_records(path: Path, records: list[Record]) -> None:
+    """Save a split as JSONL so that `tuneforge evaluate` re-reads exactly the same examples."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            row = {"text": record.text, "label": record.label, "source": record.source}
+            if record.tokens is not None:
+                row["tokens"] = list(record.tokens)
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_records(path: Path) -> list[Record]:
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            label = row["label"]
+            if isinstance(label, list):
+                label = tuple(label)
+            tokens = tuple(row["tokens"]) if "tokens" in row else None
+            records.append(
+                Record(text=row["text"], label=label, source=row["source"], tokens=tokens)
+            )
+    return records
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in history), encoding="utf-8")

@@ -1,0 +1,147 @@
+"""Everything a finished run leaves for people and programs: model, metrics, plots, model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuneforge import run_dir as layout
+from tuneforge.config import RunConfig
+from tuneforge.console import console
+from tuneforge.predict import MODEL_DIR, TASK_FILE
+
+TASK_FILE_VERSION = 1
+
+
+def save_run_outputs(
+    run_dir: Path,
+    config: RunConfig,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    *,
+    task_type: str,
+    names: list[str],
+    metadata: dict[str, Any],
+    precision: str,
+    state: Any,
+    results: dict[str, dict[str, Any]],
+    parameters: tuple[int, int],
+    report: dict[str, Any],
+) -> None:
+    from tuneforge.adapt import save_adapted_model
+    from tuneforge.evaluate import (
+        metrics_table,
+        per_class_table,
+        plot_confusion_matrix,
+        plot_training_curves,
+    )
+
+    model_dir = run_dir / MODEL_DIR
+    saved_as = save_adapted_model(model.cpu(), model_dir, config.adaptation, config.model.name)
+    tokenizer.save_pretrained(model_dir)
+    task_info = {
+        "format_version": TASK_FILE_VERSION,
+        "task": task_type,
+        "label_names": names,
+        "metadata": metadata,
+        "max_seq_length": config.model.max_seq_length,
+        "base_model": config.model.name,
+        "num_hidden_layers": config.model.num_hidden_layers,
+        "adaptation": config.adaptation.method,
+        "saved_as": saved_as,
+        "precision": precision,
+    }
+    layout.write_json(model_dir / TASK_FILE, task_info)
+
+    layout.write_history(run_dir / layout.HISTORY_FILE, state.history)
+    plot_training_curves(state.history, run_dir / "training_curves.png")
+    headline_split = "test" if "test" in results else "validation"
+    headline = results.get(headline_split, {})
+    if "confusion_matrix" in headline:
+        plot_confusion_matrix(headline["confusion_matrix"], run_dir / "confusion_matrix.png")
+    trainable, total = parameters
+    metrics = {
+        **results,
+        "training": {
+            "steps": state.global_step,
+            "best_step": state.best_step,
+            "stopped_early": state.stopped_early,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "trainable_percent": round(100 * trainable / total, 4),
+            "precision": precision,
+        },
+    }
+    write_model_card(run_dir, config, task_info, metrics, report)
+    # metrics.json last: its presence marks the run as finished (run_dir.is_finished).
+    layout.write_json(run_dir / layout.METRICS_FILE, metrics)
+    if headline:
+        console.print(metrics_table(headline, title=f"{headline_split} metrics"))
+        breakdown = per_class_table(headline)
+        if breakdown is not None:
+            console.print(breakdown)
+    console.print(f"[green]Run saved to {run_dir}[/]")
+
+
+def write_model_card(
+    run_dir: Path,
+    config: RunConfig,
+    task_info: dict[str, Any],
+    metrics: dict[str, Any],
+    report: dict[str, Any],
+) -> None:
+    """A markdown model card (Mitchell et al., 2019): what the model is, how it was made, how good
+    it is on held-out data, and what it must not be used for."""
+    headline_split = "test" if "test" in metrics else "validation"
+    headline = metrics.get(headline_split, {})
+    scalar_rows = "\n".join(
+        f"| {name} | {value:.4f} |"
+        for name, value in headline.items()
+        if isinstance(value, float) and name != "loss"
+    )
+    training = metrics["training"]
+    splits = report.get("splits", {})
+    sizes = ", ".join(
+        f"{name}: {info.get('size', info) if isinstance(info, dict) else info}"
+        for name, info in splits.items()
+    )
+    card = f"""# Model card: {run_dir.name}
+
+Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
+
+## Model
+- Task: **{task_info["task"]}** with {len(task_info["label_names"])} label(s): {", ".join(task_info["label_names"][:30])}
+- Base model: `{config.model.name}`{f" (first {config.model.num_hidden_layers} layers)" if config.model.num_hidden_layers else ""}
+- Adaptation: {config.adaptation.method} ({training["trainable_parameters"]:,} of {training["total_parameters"]:,} parameters trained, {training["trainable_percent"]:.2f}%); saved as {task_info["saved_as"]}
+- Max sequence length: {config.model.max_seq_length} tokens (longer inputs are truncated)
+
+## Training data
+- Source: `{config.data.source}`; split sizes: {sizes}
+- Split seed {config.data.split.seed}; quarantined rows: {report.get("quarantine", {}).get("total", 0)} (reasons in quarantine.jsonl)
+
+## Training
+- {training["steps"]} optimizer steps, batch size {config.training.batch_size} x {config.training.gradient_accumulation_steps} accumulation, learning rate {config.training.learning_rate}, {config.training.lr_schedule} schedule, warmup {config.training.warmup_ratio}, precision {training["precision"]}, seed {config.training.seed}
+- Best checkpoint at step {training["best_step"]}{" (early stopping)" if training["stopped_early"] else ""}
+
+## Evaluation ({headline_split} split)
+| metric | value |
+|---|---|
+{scalar_rows}
+
+## Intended use and limitations
+- Use on text like the training data: same language, domain and label set. Accuracy on other
+  domains is unknown; measure it with `tuneforge evaluate {run_dir} --data <file>` first.
+- Inputs longer than {config.model.max_seq_length} tokens are cut; see data_report.json for how
+  many training examples were.
+- The model inherits the biases of `{config.model.name}` and of the training data; do not use it
+  for decisions about people without a fairness review.
+"""
+    (run_dir / layout.MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+    (run_dir / MODEL_DIR / "README.md").write_text(card, encoding="utf-8")
+
+
+def load_metrics(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / layout.METRICS_FILE).read_text(encoding="utf-8"))

@@ -1,0 +1,113 @@
+"""Multi-label classification: an independent sigmoid per label, a tuned threshold per label."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tuneforge.config import RunConfig
+from tuneforge.data.records import Record
+from tuneforge.tasks._encoding import Features, sigmoid, tokenize_texts
+
+AUTO_CLASS = "AutoModelForSequenceClassification"
+
+
+def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
+    if declared:
+        return list(declared)
+    return sorted({name for record in train for name in _as_tuple(record.label)})
+
+
+def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
+    # Thresholds start at the configured default; tune_metadata replaces them from validation.
+    return {"thresholds": None}
+
+
+def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: index for index, name in enumerate(names)},
+        "problem_type": "multi_label_classification",
+    }
+
+
+def encode(
+    records: list[Record],
+    tokenizer: Any,
+    names: list[str],
+    max_seq_length: int,
+    metadata: dict[str, Any],
+) -> list[Features]:
+    features = tokenize_texts(tokenizer, [record.text for record in records], max_seq_length)
+    for feature, record in zip(features, records, strict=True):
+        if record.label is not None:  # unlabelled at prediction time
+            feature["labels"] = _multi_hot(record, names).tolist()
+    return features
+
+
+def thresholds(metadata: dict[str, Any], names: list[str], config: RunConfig) -> np.ndarray:
+    tuned = metadata.get("thresholds")
+    if tuned is not None:
+        return np.asarray(tuned, dtype=np.float64)
+    return np.full(len(names), config.task.threshold)
+
+
+def tune_metadata(
+    logits: np.ndarray,
+    records: list[Record],
+    names: list[str],
+    metadata: dict[str, Any],
+    config: RunConfig,
+) -> dict[str, Any]:
+    if not config.task.tune_thresholds or not records:
+        return metadata
+    from tuneforge.evaluate import tune_thresholds
+
+    labels = np.stack([_multi_hot(record, names) for record in records])
+    return {**metadata, "thresholds": tune_thresholds(labels, sigmoid(logits)).tolist()}
+
+
+def compute_metrics(
+    logits: np.ndarray,
+    records: list[Record],
+    features: list[Features],
+    names: list[str],
+    metadata: dict[str, Any],
+    config: RunConfig,
+) -> dict[str, Any]:
+    from tuneforge.evaluate import multilabel_metrics
+
+    labels = np.asarray([feature["labels"] for feature in features], dtype=np.int64)
+    return multilabel_metrics(labels, sigmoid(logits), names, thresholds(metadata, names, config))
+
+
+def predict(
+    logits: np.ndarray,
+    texts: list[str],
+    features: list[Features],
+    names: list[str],
+    metadata: dict[str, Any],
+) -> list[dict[str, Any]]:
+    probabilities = sigmoid(logits)
+    cut = np.asarray(metadata.get("thresholds") or [0.5] * len(names))
+    return [
+        {
+            "labels": [name for name, p, t in zip(names, row, cut, strict=True) if p >= t],
+            "probabilities": {name: float(p) for name, p in zip(names, row, strict=True)},
+        }
+        for row in probabilities
+    ]
+
+
+def _as_tuple(label: Any) -> tuple[str, ...]:
+    return tuple(label) if isinstance(label, (tuple, list)) else (str(label),)
+
+
+def _multi_hot(record: Record, names: list[str]) -> np.ndarray:
+    index = {name: position for position, name in enumerate(names)}
+    vector = np.zeros(len(names), dtype=np.float32)
+    for name in _as_tuple(record.label):
+        vector[index[name]] = 1.0
+    return vector

@@ -1,0 +1,187 @@
+"""Named-entity recognition as token classification with IOB2 tags.
+
+Each word's tag is carried by its first sub-token; the other sub-tokens and the special tokens get
+the ignore index -100, so the loss and the metrics count every word exactly once (the convention of
+the BERT paper's NER experiments). Scores are entity-level (seqeval, strict IOB2).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from tuneforge.config import RunConfig
+from tuneforge.data.records import Record
+from tuneforge.tasks._encoding import Features, softmax
+
+AUTO_CLASS = "AutoModelForTokenClassification"
+IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
+
+
+def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
+    tags = {tag for record in train for tag in record.label}
+    if declared:
+        tags |= {tag for tag in declared if tag == "O" or tag[:2] in {"B-", "I-"}}
+        for entity_type in (tag for tag in declared if tag != "O" and tag[:2] not in {"B-", "I-"}):
+            tags |= {f"B-{entity_type}", f"I-{entity_type}"}
+    # "O" first, then B-/I- of each type together: stable ids and readable confusion tables.
+    entity_types = sorted({tag[2:] for tag in tags if tag != "O"})
+    return ["O"] + [f"{prefix}-{kind}" for kind in entity_types for prefix in ("B", "I")]
+
+
+def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
+    return {}
+
+
+def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: index for index, name in enumerate(names)},
+    }
+
+
+def encode(
+    records: list[Record],
+    tokenizer: Any,
+    names: list[str],
+    max_seq_length: int,
+    metadata: dict[str, Any],
+) -> list[Features]:
+    if not records:
+        return []
+    words = [list(record.tokens or record.text.split()) for record in records]
+    encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_seq_length)
+    keys = [key for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded]
+    index = {name: position for position, name in enumerate(names)}
+    features = []
+    for row, record in enumerate(records):
+        word_ids = encoded.word_ids(row)
+        feature = {key: encoded[key][row] for key in keys}
+        feature["word_ids"] = word_ids
+        feature["num_words"] = len(words[row])
+        tags = record.label if isinstance(record.label, tuple) else None
+        feature["labels"] = _align_labels(word_ids, tags, index)
+        features.append(feature)
+    return features
+
+
+def _align_labels(
+    word_ids: list[int | None], tags: tuple[str, ...] | None, index: dict[str, int]
+) -> list[int]:
+    labels, previous = [], None
+    for word_id in word_ids:
+        first_sub_token = word_id is not None and word_id != previous
+        labels.append(index[tags[word_id]] if first_sub_token and tags else IGNORE_INDEX)
+        previous = word_id
+    return labels
+
+
+def word_tags(token_logits: np.ndarray, feature: Features, names: list[str]) -> list[str]:
+    """One tag per input word; words cut off by truncation get "O" (and are counted as missed)."""
+    tags = ["O"] * feature["num_words"]
+    previous = None
+    for position, word_id in enumerate(feature["word_ids"]):
+        if word_id is not None and word_id != previous:
+            tags[word_id] = names[int(token_logits[position].argmax())]
+        previous = word_id
+    return _repair_iob2(tags)
+
+
+def _repair_iob2(tags: list[str]) -> list[str]:
+    """Start an entity where the model predicted I-X without a preceding B-X/I-X."""
+    repaired = []
+    for tag in tags:
+        if tag.startswith("I-") and (not repaired or repaired[-1][2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        repaired.append(tag)
+    return repaired
+
+
+def tune_metadata(
+    logits: list[np.ndarray],
+    records: list[Record],
+    names: list[str],
+    metadata: dict[str, Any],
+    config: RunConfig,
+) -> dict[str, Any]:
+    return metadata
+
+
+def compute_metrics(
+    logits: list[np.ndarray],
+    records: list[Record],
+    features: list[Features],
+    names: list[str],
+    metadata: dict[str, Any],
+    config: RunConfig,
+) -> dict[str, Any]:
+    from tuneforge.evaluate import ner_metrics
+
+    predicted = [
+        word_tags(row, feature, names) for row, feature in zip(logits, features, strict=True)
+    ]
+    truth = [list(record.label) for record in records]
+    return ner_metrics(truth, predicted)
+
+
+def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Whitespace words of a raw text with their character spans."""
+    matches = list(re.finditer(r"\S+", text))
+    return [match.group() for match in matches], [match.span() for match in matches]
+
+
+def predict(
+    logits: list[np.ndarray],
+    texts: list[str],
+    features: list[Features],
+    names: list[str],
+    metadata: dict[str, Any],
+) -> list[dict[str, Any]]:
+    predictions = []
+    for row, text, feature in zip(logits, texts, features, strict=True):
+        words, spans = split_words(text)
+        tags = word_tags(row, feature, names)
+        probabilities = softmax(row)
+        first_positions = _first_sub_token_positions(feature["word_ids"])
+        entities = []
+        for kind, start_word, end_word in _entity_spans(tags):
+            scores = [
+                probabilities[first_positions[w]].max()
+                for w in range(start_word, end_word)
+                if w in first_positions
+            ]
+            start, end = spans[start_word][0], spans[end_word - 1][1]
+            entities.append(
+                {
+                    "entity": kind,
+                    "text": text[start:end],
+                    "start": start,
+                    "end": end,
+                    "score": float(np.mean(scores)) if scores else 0.0,
+                }
+            )
+        predictions.append({"tokens": words, "tags": tags, "entities": entities})
+    return predictions
+
+
+def _first_sub_token_positions(word_ids: list[int | None]) -> dict[int, int]:
+    positions: dict[int, int] = {}
+    for position, word_id in enumerate(word_ids):
+        if word_id is not None and word_id not in positions:
+            positions[word_id] = position
+    return positions
+
+
+def _entity_spans(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, first word, one past last word) of each entity in repaired IOB2 tags."""
+    spans: list[tuple[str, int, int]] = []
+    for position, tag in enumerate(tags):
+        if tag.startswith("B-"):
+            spans.append((tag[2:], position, position + 1))
+        elif tag.startswith("I-") and spans and spans[-1][2] == position:
+            kind, start, _ = spans[-1]
+            spans[-1] = (kind, start, position + 1)
+    return spans

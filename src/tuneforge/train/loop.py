@@ -1,0 +1,295 @@
+"""The training loop: AdamW with warmup and decay, accumulation, clipping, bf16 autocast, periodic
+evaluation with early stopping, and atomic checkpoints that resume bit-for-bit.
+
+Built on accelerate (device placement, autocast, backward, clipping) rather than the HF Trainer, so
+that every step is visible here and the hook points in hooks.py stay explicit.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuneforge.config import TrainingConfig
+from tuneforge.inference import collate
+from tuneforge.train import checkpoint
+from tuneforge.train.batching import epoch_batches
+from tuneforge.train.hooks import TrainingHooks, run_hooks
+from tuneforge.train.progress import TrainingProgress
+
+Evaluate = Callable[[torch.nn.Module], dict[str, float]]
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training: a checkpoint was written; `--resume` continues from it."""
+
+
+@dataclass
+class TrainState:
+    """The loop's position and record; saved in every checkpoint as JSON."""
+
+    total_steps: int
+    steps_per_epoch: int
+    global_step: int = 0
+    epoch: int = 0
+    batches_done_in_epoch: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    stopped_early: bool = False
+    finished: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StepContext:
+    """What hooks see: the live model and optimizer, the loop state, the current loss."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    loss: torch.Tensor | None = None
+
+
+@dataclass
+class FitSetup:
+    """Everything the loop needs besides the model and data."""
+
+    config: TrainingConfig
+    pad_token_id: int
+    checkpoint_dir: Path
+    precision: str
+    device: torch.device
+    evaluate: Evaluate | None = None
+    metric_for_best: str = "loss"
+    higher_is_better: bool = False
+    hooks: TrainingHooks = field(default_factory=TrainingHooks)
+    resume: bool = False
+    show_progress: bool = True
+
+
+def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup) -> TrainState:
+    """Train `model` on `features`; on return the model holds the best weights seen."""
+    from accelerate import Accelerator
+
+    config = setup.config
+    accelerator = Accelerator(
+        cpu=setup.device.type == "cpu",
+        mixed_precision="bf16" if setup.precision == "bf16" else "no",
+        step_scheduler_with_optimizer=False,
+    )
+    lengths = [len(feature["input_ids"]) for feature in features]
+    steps_per_epoch, total_steps = count_steps(len(features), config)
+    optimizer = _make_optimizer(model, config)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    scheduler = _make_scheduler(optimizer, config, total_steps)
+    state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+
+    last_dir = setup.checkpoint_dir / "last"
+    best_dir = setup.checkpoint_dir / "best"
+    if setup.resume:
+        found = checkpoint.existing_checkpoint(last_dir)
+        if found is not None:
+            state = TrainState(**checkpoint.read_loop_state(found))
+            checkpoint.load_weights(found, accelerator.unwrap_model(model))
+            checkpoint.restore_training_state(found, optimizer, scheduler)
+
+    context = StepContext(model=model, optimizer=optimizer, state=state)
+    interrupted = _InterruptFlag()
+
+    def save_last() -> None:
+        checkpoint.save_checkpoint(
+            last_dir, accelerator.unwrap_model(model), asdict(state), optimizer, scheduler
+        )
+
+    def evaluate_and_track() -> None:
+        metrics = setup.evaluate(accelerator.unwrap_model(model)) if setup.evaluate else {}
+        row = {"step": state.global_step, "epoch": _epoch_float(state)}
+        row.update({f"eval_{name}": value for name, value in metrics.items()})
+        state.history.append(row)
+        run_hooks(setup.hooks.on_evaluate, context)
+        value = metrics.get(setup.metric_for_best)
+        if value is None or math.isnan(value):
+            return
+        improved = state.best_metric is None or (
+            value > state.best_metric if setup.higher_is_better else value < state.best_metric
+        )
+        if improved:
+            state.best_metric, state.best_step = value, state.global_step
+            state.evals_without_improvement = 0
+            checkpoint.save_checkpoint(best_dir, accelerator.unwrap_model(model), asdict(state))
+        else:
+            state.evals_without_improvement += 1
+            patience = config.early_stopping_patience
+            state.stopped_early = (
+                patience is not None and state.evals_without_improvement >= patience
+            )
+
+    progress = TrainingProgress(total_steps, enabled=setup.show_progress)
+    model.train()
+    running_loss = torch.zeros((), device=setup.device)
+    running_batches = 0
+    with interrupted, progress:
+        progress.advance_to(state.global_step)
+        while state.global_step < total_steps and not state.stopped_early:
+            batches = epoch_batches(
+                lengths, config.batch_size, config.seed, state.epoch, config.group_by_length
+            )
+            for position in range(state.batches_done_in_epoch, len(batches)):
+                group_start = position - position % config.gradient_accumulation_steps
+                group_size = min(config.gradient_accumulation_steps, len(batches) - group_start)
+                batch = collate([features[i] for i in batches[position]], setup.pad_token_id)
+                batch = {key: value.to(setup.device) for key, value in batch.items()}
+                outputs = model(**batch)
+                loss = (
+                    setup.hooks.compute_loss(model, batch, outputs)
+                    if setup.hooks.compute_loss
+                    else outputs.loss
+                )
+                context.loss = loss
+                accelerator.backward(loss / group_size)
+                running_loss += loss.detach()
+                running_batches += 1
+                progress.add_samples(len(batches[position]))
+                state.batches_done_in_epoch = position + 1
+                if position + 1 < group_start + group_size:
+                    continue
+                run_hooks(setup.hooks.after_backward, context)
+                if config.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                run_hooks(setup.hooks.before_optimizer_step, context)
+                optimizer.step()
+                scheduler.step()
+                state.global_step += 1
+                # Before zero_grad: AdaLoRA's rank allocation reads the step's gradients.
+                run_hooks(setup.hooks.after_optimizer_step, context)
+                optimizer.zero_grad(set_to_none=True)
+                if (
+                    state.global_step % config.log_every_steps == 0
+                    or state.global_step == total_steps
+                ):
+                    # The only host sync of the step: the loss is read at log steps alone.
+                    train_loss = float(running_loss) / max(running_batches, 1)
+                    running_loss.zero_()
+                    running_batches = 0
+                    state.history.append(
+                        {
+                            "step": state.global_step,
+                            "epoch": _epoch_float(state),
+                            "train_loss": train_loss,
+                            "learning_rate": scheduler.get_last_lr()[0],
+                        }
+                    )
+                    progress.show_loss(train_loss, scheduler.get_last_lr()[0])
+                progress.advance_to(state.global_step)
+                epoch_done = state.batches_done_in_epoch == len(batches)
+                final = state.global_step >= total_steps
+                should_evaluate = (
+                    (
+                        config.eval_every_steps is not None
+                        and state.global_step % config.eval_every_steps == 0
+                    )
+                    or (config.eval_every_steps is None and epoch_done)
+                    or final
+                )
+                if epoch_done:
+                    state.epoch += 1
+                    state.batches_done_in_epoch = 0
+                    run_hooks(setup.hooks.on_epoch_end, context)
+                if should_evaluate:
+                    evaluate_and_track()
+                final = final or state.stopped_early
+                state.finished = final
+                periodic = (
+                    config.checkpoint_every_steps is not None
+                    and state.global_step % config.checkpoint_every_steps == 0
+                )
+                if final or should_evaluate or periodic or epoch_done or interrupted.requested:
+                    save_last()
+                if interrupted.requested:
+                    raise TrainingInterrupted(
+                        f"Interrupted at step {state.global_step}/{total_steps}; checkpoint saved."
+                    )
+                if final or epoch_done:
+                    break
+
+    unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    best = checkpoint.existing_checkpoint(best_dir)
+    if best is not None:
+        checkpoint.load_weights(best, unwrapped)
+    return state
+
+
+def count_steps(num_examples: int, config: TrainingConfig) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps) of a training run."""
+    batches_per_epoch = math.ceil(num_examples / config.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
+    return steps_per_epoch, config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+
+
+def _epoch_float(state: TrainState) -> float:
+    return round(state.global_step / state.steps_per_epoch, 4)
+
+
+def _make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and normalisation weights (BERT paper's recipe): decaying them
+    # towards zero only hurts.
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        is_norm_or_bias = (
+            parameter.ndim < 2 or "layernorm" in name.lower() or "norm" in name.lower()
+        )
+        (no_decay if is_norm_or_bias else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    # The fused kernel updates all parameters in one pass (CPU and CUDA since torch 2.4).
+    try:
+        return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def _make_scheduler(optimizer: Any, config: TrainingConfig, total_steps: int) -> Any:
+    from transformers import get_scheduler
+
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+    return get_scheduler(
+        name[config.lr_schedule],
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+
+
+class _InterruptFlag:
+    """Turns the first Ctrl-C into a request to stop after the current optimizer step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _InterruptFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tuneforge.data import load_records
+from tuneforge.errors import DataError
+
+from .conftest import write
+
+
+def test_load_csv_reads_text_label_and_line_sources(tmp_path, make_config):
+    path = write(tmp_path / "d.csv", "id,text,label\n1,good film,pos\n2,bad film,neg\n")
+    records, quarantined = load_records("d.csv", make_config("d.csv"))
+    assert [(r.text, r.label) for r in records] == [("good film", "pos"), ("bad film", "neg")]
+    assert [r.source for r in records] == [f"{path}:2", f"{path}:3"]
+    assert quarantined == []
+
+
+def test_load_csv_source_is_physical_line_after_multiline_cell(tmp_path, make_config):
+    path = write(tmp_path / "d.csv", 'text,label\n"one\ntwo\nthree",a\n\nnext,b\n')
+    records, _ = load_records("d.csv", make_config("d.csv"))
+    assert records[0].text == "one\ntwo\nthree"
+    # The quoted cell spans lines 2-4 and line 5 is blank, so the next row starts on line 6.
+    assert [r.source for r in records] == [f"{path}:2", f"{path}:6"]
+
+
+def test_load_csv_integral_float_labels_become_integer_strings(tmp_path, make_config):
+    write(tmp_path / "d.csv", "text,label\na,1.0\nb,2\nc,2.5\n")
+    records, _ = load_records("d.csv", make_config("d.csv"))
+    assert [r.label for r in records] == ["1", "2", "2.5"]
+
+
+def test_load_csv_missing_and_nan_labels_and_empty_text_are_quarantined(tmp_path, make_config):
+    path = write(tmp_path / "d.csv", "text,label\nok,a\nno label,\nnan label,NaN\n  ,b\nNA,c\n")
+    records, quarantined = load_records("d.csv", make_config("d.csv"))
+    # "NA" as a text is a text; only label cells read NA markers as missing.
+    assert [(r.text, r.label) for r in records] == [("ok", "a"), ("NA", "c")]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:3", "missing label"),
+        (f"{path}:4", "missing label"),
+        (f"{path}:5", "empty text"),
+    ]
+
+
+def test_load_csv_missing_column_suggests_closest_name(tmp_path, make_config):
+    write(tmp_path / "d.csv", "review,sentiment\nfine,pos\n")
+    config = make_config("d.csv", text_column="reviews")
+    with pytest.raises(DataError) as error:
+        load_records("d.csv", config)
+    message = str(error.value)
+    assert "data.text_column" in message
+    assert "Did you mean 'review'?" in message
+    assert "'review', 'sentiment'" in message
+
+
+def test_load_csv_undecodable_bytes_name_file_and_line(tmp_path, make_config):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"text,label\nfine,a\ncaf\xe9,b\n")
+    with pytest.raises(
+        DataError,
+        match=rf"{re.escape(str(path))}:3: undecodable bytes \(utf-8\) at byte 21.*data\.encoding",
+    ):
+        load_records("d.csv", make_config("d.csv"))
+
+
+def test_load_csv_with_declared_encoding_and_bom(tmp_path, make_config):
+    (tmp_path / "latin.csv").write_bytes("text,label\ncafé,a\n".encode("latin-1"))
+    (tmp_path / "bom.csv").write_bytes("\ufefftext,label\nx,a\n".encode())
+    latin, _ = load_records("latin.csv", make_config("latin.csv", encoding="latin-1"))
+    bom, _ = load_records("bom.csv", make_config("bom.csv"))
+    assert latin[0].text == "café"
+    assert bom[0].text == "x"
+
+
+def test_load_csv_row_with_extra_fields_is_quarantined(tmp_path, make_config):
+    path = write(tmp_path / "d.csv", "text,label\nfine,a\nhello, world,b\n")
+    records, quarantined = load_records("d.csv", make_config("d.csv"))
+    assert len(records) == 1
+    assert quarantined[0].source == f"{path}:3"
+    assert quarantined[0].reason.startswith("malformed row: 3 fields where the header has 2")
+
+
+def test_load_tsv_reads_tab_separated_columns(tmp_path, make_config):
+    write(tmp_path / "d.tsv", "text\tlabel\nhello, world\tgreet\n")
+    records, _ = load_records("d.tsv", make_config("d.tsv"))
+    assert (records[0].text, records[0].label) == ("hello, world", "greet")
+
+
+def test_load_jsonl_reads_objects_with_line_sources(tmp_path, make_config):
+    lines = [{"text": "a", "label": 1}, {"text": "b", "label": None}, {"text": "c"}]
+    path = write(
+        tmp_path / "d.jsonl",
+        "\n".join(json.dumps(x) for x in lines[:1])
+        + "\n\n"
+        + "\n".join(json.dumps(x) for x in lines[1:])
+        + "\n",
+    )
+    records, quarantined = load_records("d.jsonl", make_config("d.jsonl"))
+    assert [(r.label, r.source) for r in records] == [("1", f"{path}:1")]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:3", "missing label"),
+        (f"{path}:4", "missing label"),
+    ]
+
+
+def test_load_jsonl_bad_line_names_file_and_line(tmp_path, make_config):
+    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "b",\n')
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:2: not valid JSON"):
+        load_records("d.jsonl", make_config("d.jsonl"))
+
+
+def test_load_jsonl_missing_field_everywhere_is_a_column_error(tmp_path, make_config):
+    write(tmp_path / "d.jsonl", '{"text": "a", "labels": "x"}\n')
+    with pytest.raises(
+        DataError, match=r"no column 'label' \(data.label_column\)\. Did you mean 'labels'"
+    ):
+        load_records("d.jsonl", make_config("d.jsonl"))
+
+
+def test_load_parquet_reads_rows_with_row_sources(tmp_path, make_config):
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": ["a", "b", None], "label": [3, None, 1]}), path)
+    records, quarantined = load_records("d.parquet", make_config("d.parquet"))
+    assert [(r.text, r.label, r.source) for r in records] == [("a", "3", f"{path}:row 0")]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:row 1", "missing label"),
+        (f"{path}:row 2", "empty text"),
+    ]
+
+
+def test_load_multilabel_from_json_lists_separator_and_json_strings(tmp_path, make_config):
+    write(
+        tmp_path / "d.jsonl",
+        '{"text": "a", "label": ["y", "x", "y"]}\n{"text": "b", "label": []}\n',
+    )
+    write(tmp_path / "d.csv", 'text,label\nc, b | a |  | a\nd,"[""z""]"\ne,w\n')
+    from_json, empty = load_records("d.jsonl", make_config("d.jsonl", task="multilabel"))
+    assert from_json[0].label == ("x", "y")
+    assert empty[0].reason == "missing label"
+    config = make_config("d.csv", task="multilabel", label_separator="|")
+    split, _ = load_records("d.csv", config)
+    assert [r.label for r in split] == [("a", "b"), ('["z"]',), ("w",)]
+    as_json, _ = load_records("d.csv", make_config("d.csv", task="multilabel"))
+    assert as_json[1].label == ("z",)
+
+
+def test_load_regression_unparsable_value_is_quarantined_with_value(tmp_path, make_config):
+    write(tmp_path / "d.csv", "text,label\na,0.5\nb,high\nc,inf\nd,\n")
+    records, quarantined = load_records("d.csv", make_config("d.csv", task="regression"))
+    assert [r.label for r in records] == [0.5]
+    assert [q.reason for q in quarantined] == [
+        "invalid label: 'high' is not a number",
+        "invalid label: 'inf' is not a finite number",
+        "missing label",
+    ]
+
+
+def test_load_classification_with_list_labels_suggests_multilabel(tmp_path, make_config):
+    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": ["x", "y"]}\n')
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:1: .*task.type: multilabel"):
+        load_records("d.jsonl", make_config("d.jsonl"))
+
+
+def test_load_ner_requires_conll_format(tmp_path, make_config):
+    write(tmp_path / "d.csv", "text,label\na,b\n")
+    with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file"):
+        load_records("d.csv", make_config("d.csv", task="ner"))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        ("empty.csv", "", r"empty\.csv is empty"),
+        ("header.csv", "text,label\n", r"header\.csv \(data.source\) holds no examples"),
+        ("blank.jsonl", "\n\n", r"blank\.jsonl \(data.source\) holds no examples"),
+        ("data.xlsx", "x", r"cannot tell the format from the extension '\.xlsx'"),
+    ],
+)
+def test_load_unusable_files_raise_with_file_name(tmp_path, make_config, name, content, pattern):
+    write(tmp_path / name, content)
+    with pytest.raises(DataError, match=pattern):
+        load_records(name, make_config(name))
+
+
+def test_load_missing_file_names_the_setting(make_config):
+    config = make_config("train.csv", validation_source="nowhere.csv")
+    with pytest.raises(DataError, match=r"data.validation_source 'nowhere.csv': .*does not exist"):
+        load_records("nowhere.csv", config, role="validation")

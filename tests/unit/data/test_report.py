@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from tuneforge.data import QuarantinedRow, Record, Splits, build_data_report, render_data_report
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+def rec(text, label, tokens=None):
+    return Record(text=text, label=label, source="d.csv:2", tokens=tokens)
+
+
+def classification_splits():
+    long_text = "word " * 40
+    train = [rec("short one", "a")] * 11 + [rec(long_text, "a")] * 11 + [rec("tiny", "b")] * 2
+    quarantined = [
+        QuarantinedRow("d.csv:3", "duplicate of d.csv:2"),
+        QuarantinedRow("d.csv:4", "missing label"),
+        QuarantinedRow("d.csv:5", "duplicate of d.csv:2"),
+    ]
+    return Splits(train, [rec("short one", "a")], [], quarantined)
+
+
+def test_report_counts_sizes_labels_and_quarantine(tokenizer):
+    report = build_data_report(classification_splits(), tokenizer, 16, "classification")
+    train = report["splits"]["train"]
+    assert train["size"] == 24
+    assert train["label_counts"] == {"a": 22, "b": 2}
+    assert report["splits"]["validation"]["label_counts"] == {"a": 1}
+    assert report["splits"]["test"] == {
+        "size": 0,
+        "token_length": None,
+        "truncated": 0,
+        "truncated_share": 0.0,
+        "label_counts": {},
+    }
+    assert report["quarantine"] == {"total": 3, "by_category": {"duplicate": 2, "missing label": 1}}
+    json.dumps(report)  # must be JSON-able as written to data_report.json
+
+
+def test_report_token_lengths_match_the_tokenizer(tokenizer):
+    report = build_data_report(classification_splits(), tokenizer, 16, "classification")
+    long_length = len(tokenizer("word " * 40)["input_ids"])
+    assert long_length == 42  # 40 words + [CLS] + [SEP]
+    assert report["splits"]["validation"]["token_length"] == {
+        "p50": 4, "p90": 4, "p95": 4, "p99": 4, "max": 4,
+    }  # fmt: skip
+    assert report["splits"]["train"]["token_length"]["max"] == long_length
+    assert report["splits"]["train"]["truncated"] == 11
+    assert report["splits"]["train"]["truncated_share"] == pytest.approx(11 / 24)
+
+
+def test_report_warns_on_imbalance_truncation_and_missing_classes(tokenizer):
+    warnings = build_data_report(classification_splits(), tokenizer, 16, "classification")[
+        "warnings"
+    ]
+    assert any(
+        w.startswith("Class imbalance: 'a' has 22 training examples, 'b' only 2 (11x)")
+        for w in warnings
+    )
+    assert any(
+        w.startswith("46% of the train examples are longer than max_seq_length=16")
+        for w in warnings
+    )
+    assert "No validation examples of b: their validation metrics are undefined." in warnings
+    relaxed = build_data_report(classification_splits(), tokenizer, 64, "classification")[
+        "warnings"
+    ]
+    assert not any("truncated" in w for w in relaxed)
+
+
+def test_report_ner_counts_entities_and_tokenizes_words(tokenizer):
+    sentence = rec(
+        "Ann met Bob Lee", ("B-PER", "O", "B-PER", "I-PER"), ("Ann", "met", "Bob", "Lee")
+    )
+    place = rec("in Rome", ("O", "B-LOC"), ("in", "Rome"))
+    report = build_data_report(Splits([sentence, place], [place], []), tokenizer, 64, "ner")
+    assert report["splits"]["train"]["entity_counts"] == {"LOC": 1, "PER": 2}
+    expected = len(tokenizer(["in", "Rome"], is_split_into_words=True)["input_ids"])
+    assert report["splits"]["validation"]["token_length"]["max"] == expected
+
+
+def test_report_regression_describes_the_target(tokenizer):
+    train = [rec("a", 1.0), rec("b", 3.0)]
+    report = build_data_report(Splits(train, [], []), tokenizer, 64, "regression")
+    assert report["splits"]["train"]["target"] == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert report["splits"]["test"]["target"] is None
+
+
+def test_report_renders_tables_for_the_terminal(tokenizer):
+    report = build_data_report(classification_splits(), tokenizer, 16, "classification")
+    console = Console(record=True, width=200)
+    console.print(render_data_report(report))
+    text = console.export_text()
+    assert "Data (classification)" in text
+    assert "Quarantined (3 rows)" in text
+    assert "warning: Class imbalance" in text
+    label_row = next(line for line in text.splitlines() if "│ b " in line)
+    assert [cell.strip() for cell in label_row.split("│")[1:-1]] == ["b", "2", "0", "0"]
