@@ -19,6 +19,10 @@ def predict_file(
 
     from tuneforge.predict import load_predictor
 
+    suffix = output_path.suffix.lower()
+    # Checked before any work: a typo in --output must not cost a whole prediction pass.
+    if suffix not in {".jsonl", ".ndjson", ".csv", ".tsv"}:
+        raise DataError(f"--output {output_path}: use a .csv, .tsv or .jsonl file name.")
     column = text_column or _run_text_column(run_dir)
     frame = _read_table(input_path)
     if column not in frame.columns:
@@ -34,13 +38,10 @@ def predict_file(
     flat = pd.DataFrame([_flatten(p) for p in predictions], index=frame.index)
     result = pd.concat([frame, flat.add_prefix("predicted_")], axis=1)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = output_path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
         result.to_json(output_path, orient="records", lines=True, force_ascii=False)
-    elif suffix in {".csv", ".tsv"}:
-        result.to_csv(output_path, index=False, sep="\t" if suffix == ".tsv" else ",")
     else:
-        raise DataError(f"--output {output_path}: use a .csv, .tsv or .jsonl file name.")
+        result.to_csv(output_path, index=False, sep="\t" if suffix == ".tsv" else ",")
     return len(predictions)
 
 
@@ -61,10 +62,15 @@ def _read_table(path: Path) -> Any:
         raise DataError(f"--input {path} does not exist.")
     suffix = path.suffix.lower()
     try:
+        # Cells are passed through to the output as they are: no type guessing ("007" would
+        # become 7, a created_at column epoch milliseconds) and no NA guessing (a text "NA" or
+        # "null" is predicted as written).
         if suffix in {".jsonl", ".ndjson"}:
-            return pd.read_json(path, lines=True)
+            return pd.read_json(path, lines=True, dtype=False)
         if suffix in {".csv", ".tsv"}:
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
+            return pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
+            )
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"--input {path}: cannot be read ({exc}).") from exc
     raise DataError(f"--input {path}: use a .csv, .tsv or .jsonl file.")

@@ -147,23 +147,34 @@ def quickstart(
 
 def main() -> None:
     """Entry point: user errors print one paragraph and exit 2; --debug shows the traceback."""
+    from rich.markup import escape
+
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        exit_code = app(standalone_mode=False)
     except TuneforgeError as error:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # Escaped: a path or value in the message like data/[old]/x.csv is text, not rich markup.
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except _click_errors() as error:  # before the next clause, which imports torch
+        error.show()
+        sys.exit(getattr(error, "exit_code", 2))
     except _training_interrupted() as error:
-        console.print(f"[yellow]{error} Continue with: tuneforge train <config> --resume[/]")
+        console.print(
+            f"[yellow]{escape(str(error))} Continue with: tuneforge train <config> --resume[/]"
+        )
         sys.exit(130)
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted.[/]")
         sys.exit(130)
-    except _click_errors() as error:
-        error.show()
-        sys.exit(2)
+    # Without standalone mode typer returns, not raises, the code of an exit: Ctrl-C outside the
+    # training loop comes back as 130 and must not end the process with status 0.
+    if isinstance(exit_code, int) and exit_code != 0:
+        if exit_code == 130:
+            console.print("[yellow]Interrupted.[/]")
+        sys.exit(exit_code)
 
 
 def _training_interrupted() -> type[Exception]:
@@ -172,7 +183,14 @@ def _training_interrupted() -> type[Exception]:
     return TrainingInterrupted
 
 
-def _click_errors() -> type[Exception]:
-    import click
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Usage errors (missing argument, unknown option). Recent typer raises those of its bundled
+    click copy, based on typer.TyperException; older typer raises click's own."""
+    import typer
 
-    return click.ClickException
+    errors: list[type[Exception]] = [typer.TyperException]
+    try:
+        import click
+    except ImportError:
+        return tuple(errors)
+    return (*errors, click.ClickException)

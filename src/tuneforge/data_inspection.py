@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuneforge import run_dir as layout
+from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
 from tuneforge.console import console
 
@@ -28,6 +29,6 @@ def inspect_data(config: RunConfig, default_run_name: str = "run") -> Path:
     write_quarantine(splits.quarantined, folder / layout.QUARANTINE_FILE)
     tokenizer = load_tokenizer(resolve_model_source(config.model.name), config.model.revision)
     report = build_data_report(splits, tokenizer, config.model.max_seq_length, config.task.type)
-    layout.write_json(folder / layout.DATA_REPORT_FILE, report)
+    write_json_atomic(report, folder / layout.DATA_REPORT_FILE)
     console.print(render_data_report(report))
     return folder

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from tuneforge import run_dir as layout
+from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
@@ -47,7 +48,7 @@ def run(
         write_quarantine,
     )
     from tuneforge.evaluate import default_metric, higher_is_better
-    from tuneforge.inference import resolve_precision
+    from tuneforge.inference import forward_logits, resolve_precision
     from tuneforge.modeling import load_tokenizer, resolve_model_source
     from tuneforge.tasks import get_task
     from tuneforge.train import FitSetup, TrainingHooks, count_steps, fit
@@ -66,14 +67,17 @@ def run(
     source = resolve_model_source(config.model.name)
     tokenizer = load_tokenizer(source, config.model.revision)
     report = build_data_report(splits, tokenizer, config.model.max_seq_length, config.task.type)
-    layout.write_json(run_dir / layout.DATA_REPORT_FILE, report)
+    write_json_atomic(report, run_dir / layout.DATA_REPORT_FILE)
     console.print(render_data_report(report))
     layout.write_records(run_dir / layout.SPLITS_DIR / "validation.jsonl", splits.validation)
     layout.write_records(run_dir / layout.SPLITS_DIR / "test.jsonl", splits.test)
 
     # 2. Model: task head on the pretrained encoder, then the adaptation method.
     task = get_task(config.task.type)
-    names = task.label_names(splits.train, config.data.labels)
+    # Names from every split: the splits are stratified on coarse keys (NER: has any entity;
+    # multilabel: the rarest label), so a rare entity type or label can land in validation or test
+    # only, and encoding it needs an output id. That output is never trained: its recall is 0.
+    names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
     metadata = task.fit_metadata(splits.train, names)
     model = build_task_model(config, source, task, names, metadata)
     _, total_steps = count_steps(len(splits.train), config.training)
@@ -92,13 +96,17 @@ def run(
     test_features = encode(splits.test)
     pad_token_id = tokenizer.pad_token_id or 0
 
-    def score(model: torch.nn.Module, records: list, features: list) -> dict[str, Any]:
-        from tuneforge.inference import forward_logits
-
-        logits, loss = forward_logits(
+    def logits_and_loss(model: torch.nn.Module, features: list) -> tuple[Any, float]:
+        rows, loss = forward_logits(
             model, features, config.evaluation.batch_size, pad_token_id, device, precision
         )
-        logits = logits if config.task.type == "ner" else _stack(logits)
+        return (rows if config.task.type == "ner" else _stack(rows)), loss
+
+    def score(
+        model: torch.nn.Module, records: list, features: list, output: tuple | None = None
+    ) -> dict[str, Any]:
+        # `metadata` is read at call time: the final scores use the thresholds tuned below.
+        logits, loss = output or logits_and_loss(model, features)
         metrics = task.compute_metrics(logits, records, features, names, metadata, config)
         return {"loss": loss, **metrics}
 
@@ -139,24 +147,14 @@ def run(
     model.eval()
 
     # 5. Final evaluation with the best weights; multilabel thresholds tuned on validation.
+    validation_output = logits_and_loss(model, validation_features) if splits.validation else None
+    validation_logits = validation_output[0] if validation_output else None
+    metadata = task.tune_metadata(validation_logits, splits.validation, names, metadata, config)
+    results = {}
     if splits.validation:
-        from tuneforge.inference import forward_logits
-
-        logits, _ = forward_logits(
-            model,
-            validation_features,
-            config.evaluation.batch_size,
-            pad_token_id,
-            device,
-            precision,
+        results["validation"] = score(
+            model, splits.validation, validation_features, validation_output
         )
-        logits = logits if config.task.type == "ner" else _stack(logits)
-        metadata = task.tune_metadata(logits, splits.validation, names, metadata, config)
-    results = (
-        {"validation": score(model, splits.validation, validation_features)}
-        if splits.validation
-        else {}
-    )
     if splits.test:
         results["test"] = score(model, splits.test, test_features)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool, overwrite: b
     """Create the run folder, refusing to clobber a finished run or an unfinished one silently."""
     if run_dir.exists() and overwrite:
         shutil.rmtree(run_dir)
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and not _stopped_before_training(run_dir):
         if is_finished(run_dir) and not resume:
             raise RunError(
                 f"{run_dir} already holds a finished run. Pass --overwrite to replace it, or set "
@@ -45,6 +44,19 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool, overwrite: b
             )
         _check_same_setup(run_dir, config)
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+# What `run` writes before the first training step. A folder holding nothing else was stopped by
+# a problem in the data or the model (or is empty): there is nothing to resume or to lose, and
+# refusing it would make a user who fixed the problem pass --overwrite for no reason.
+_WRITTEN_BEFORE_TRAINING = frozenset({CONFIG_FILE, QUARANTINE_FILE, DATA_REPORT_FILE, SPLITS_DIR})
+
+
+def _stopped_before_training(run_dir: Path) -> bool:
+    return all(
+        entry.name in _WRITTEN_BEFORE_TRAINING or entry.name.endswith(".tmp")
+        for entry in run_dir.iterdir()
+    )
 
 
 def _check_same_setup(run_dir: Path, config: RunConfig) -> None:
@@ -65,24 +77,6 @@ def _check_same_setup(run_dir: Path, config: RunConfig) -> None:
             f"Cannot resume {run_dir}: the config changed since it started ({', '.join(changed)}). "
             "Restore those settings, or use --overwrite to start over."
         )
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (temp file + rename): readers never see a half-written file."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, ensure_ascii=False, default=_json_default)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def write_records(path: Path, records: list[Record]) -> None:

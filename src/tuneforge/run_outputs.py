@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from tuneforge import run_dir as layout
+from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
 from tuneforge.console import console
 from tuneforge.predict import MODEL_DIR, TASK_FILE
@@ -54,7 +55,7 @@ def save_run_outputs(
         "saved_as": saved_as,
         "precision": precision,
     }
-    layout.write_json(model_dir / TASK_FILE, task_info)
+    write_json_atomic(task_info, model_dir / TASK_FILE)
 
     layout.write_history(run_dir / layout.HISTORY_FILE, state.history)
     plot_training_curves(state.history, run_dir / "training_curves.png")
@@ -77,7 +78,7 @@ def save_run_outputs(
     }
     write_model_card(run_dir, config, task_info, metrics, report)
     # metrics.json last: its presence marks the run as finished (run_dir.is_finished).
-    layout.write_json(run_dir / layout.METRICS_FILE, metrics)
+    write_json_atomic(metrics, run_dir / layout.METRICS_FILE)
     if headline:
         console.print(metrics_table(headline, title=f"{headline_split} metrics"))
         breakdown = per_class_table(headline)

@@ -59,7 +59,9 @@ def resolve_builtin(source: str) -> tuple[Path, str]:
     name = source[len(PREFIX) :]
     dataset = BUILTIN_DATASETS.get(name)
     if dataset is None:
-        known = ", ".join(PREFIX + key for key in BUILTIN_DATASETS)
+        from tuneforge.data.derived import DERIVED_DATASETS
+
+        known = ", ".join(PREFIX + key for key in [*BUILTIN_DATASETS, *DERIVED_DATASETS])
         raise DataError(
             f"data.source {source!r} is not a built-in dataset. Built-in datasets are: {known}; "
             "anything else must be a path to a file or folder."

@@ -11,6 +11,7 @@ from tuneforge.data._folder import read_folder
 from tuneforge.data._labels import parse_label
 from tuneforge.data._tabular import RawRow, read_delimited, read_jsonl, read_parquet
 from tuneforge.data.builtin import is_builtin, resolve_builtin
+from tuneforge.data.derived import DERIVED_DATASETS, load_derived
 from tuneforge.data.quarantine import EMPTY_TEXT
 from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError
@@ -53,6 +54,9 @@ def load_records(
             undecodable bytes or a malformed CoNLL line, or its format does not fit the task.
     """
     setting = _SETTINGS.get(role, "data.source")
+    derived_name = source.removeprefix("builtin:")
+    if is_builtin(source) and derived_name in DERIVED_DATASETS:
+        return load_derived(derived_name, config, role)
     path, fmt = _locate(source, config, setting)
     task_type = config.task.type
     if (fmt == "conll") != (task_type == "ner"):

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from tuneforge import run_dir as layout
+from tuneforge._atomic import write_json_atomic
 from tuneforge.config import config_from_dict
 from tuneforge.errors import DataError, RunError
 
@@ -41,7 +42,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     metrics = predictor.task.compute_metrics(
         logits, records, features, predictor.label_names, predictor.metadata, config
     )
-    layout.write_json(run_dir / f"evaluation_{name}.json", metrics)
+    write_json_atomic(metrics, run_dir / f"evaluation_{name}.json")
     return metrics
 
 
@@ -54,8 +55,9 @@ def _load_labelled(source: str, config: Any, label_names: list[str]) -> list:
     config.data.cleaning.drop_conflicts = False
     config.data.cleaning.min_examples_per_class = 1
     records, _ = clean_records(records, config)
-    if config.task.type in {"classification", "multilabel"}:
+    if config.task.type in {"classification", "multilabel", "ner"}:
         known = set(label_names)
+        # NER labels are one tag per token; the model has an output for each tag it knows.
         unknown = sorted(
             {
                 name

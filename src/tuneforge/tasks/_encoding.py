@@ -16,6 +16,18 @@ def tokenize_texts(tokenizer: Any, texts: list[str], max_seq_length: int) -> lis
     return [{key: encoded[key][index] for key in keys} for index in range(len(texts))]
 
 
+def class_head_config(names: list[str], problem_type: str | None = None) -> dict[str, Any]:
+    """Head size and label maps; id2label/label2id make plain transformers pipelines print names."""
+    config: dict[str, Any] = {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: index for index, name in enumerate(names)},
+    }
+    if problem_type is not None:
+        config["problem_type"] = problem_type
+    return config
+
+
 def softmax(logits: Any) -> Any:
     import numpy as np
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
-from tuneforge.tasks._encoding import Features, softmax, tokenize_texts
+from tuneforge.tasks._encoding import Features, class_head_config, softmax, tokenize_texts
 
 AUTO_CLASS = "AutoModelForSequenceClassification"
 
@@ -22,12 +22,7 @@ def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
 
 
 def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "num_labels": len(names),
-        "id2label": dict(enumerate(names)),
-        "label2id": {name: index for index, name in enumerate(names)},
-        "problem_type": "single_label_classification",
-    }
+    return class_head_config(names, "single_label_classification")
 
 
 def encode(

@@ -8,7 +8,7 @@ import numpy as np
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
-from tuneforge.tasks._encoding import Features, sigmoid, tokenize_texts
+from tuneforge.tasks._encoding import Features, class_head_config, sigmoid, tokenize_texts
 
 AUTO_CLASS = "AutoModelForSequenceClassification"
 
@@ -25,12 +25,7 @@ def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
 
 
 def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "num_labels": len(names),
-        "id2label": dict(enumerate(names)),
-        "label2id": {name: index for index, name in enumerate(names)},
-        "problem_type": "multi_label_classification",
-    }
+    return class_head_config(names, "multi_label_classification")
 
 
 def encode(
@@ -62,7 +57,8 @@ def tune_metadata(
     config: RunConfig,
 ) -> dict[str, Any]:
     if not config.task.tune_thresholds or not records:
-        return metadata
+        # Record the cut the metrics used: `predict` has no config and would otherwise apply 0.5.
+        return {**metadata, "thresholds": thresholds(metadata, names, config).tolist()}
     from tuneforge.evaluate import tune_thresholds
 
     labels = np.stack([_multi_hot(record, names) for record in records])

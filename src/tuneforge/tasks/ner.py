@@ -14,7 +14,7 @@ import numpy as np
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
-from tuneforge.tasks._encoding import Features, softmax
+from tuneforge.tasks._encoding import Features, class_head_config, softmax
 
 AUTO_CLASS = "AutoModelForTokenClassification"
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
@@ -36,11 +36,7 @@ def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
 
 
 def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "num_labels": len(names),
-        "id2label": dict(enumerate(names)),
-        "label2id": {name: index for index, name in enumerate(names)},
-    }
+    return class_head_config(names)
 
 
 def encode(

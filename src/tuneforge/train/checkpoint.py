@@ -55,10 +55,13 @@ def _fsync_folder(folder: Path) -> None:
 
 def _swap_into_place(temporary: Path, directory: Path) -> None:
     previous = directory.with_name(directory.name + ".old")
-    if previous.exists():
-        shutil.rmtree(previous)
     if directory.exists():
+        # `directory` only ever appears by a rename of a complete folder, so a stale .old can go.
+        if previous.exists():
+            shutil.rmtree(previous)
         directory.rename(previous)
+    # Without `directory`, a .old left by an interrupted swap is the only complete copy: it is
+    # deleted only once the new folder is in place.
     temporary.rename(directory)
     if previous.exists():
         shutil.rmtree(previous)

@@ -44,6 +44,10 @@ class TrainState:
     evals_without_improvement: int = 0
     stopped_early: bool = False
     finished: bool = False
+    pending_loss_sum: float = 0.0
+    """Train loss summed over the batches since the last log step (so a resumed run logs the
+    same numbers as an uninterrupted one)."""
+    pending_loss_batches: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -67,6 +71,7 @@ class FitSetup:
     precision: str
     device: torch.device
     evaluate: Evaluate | None = None
+    """Validation metrics of the model; None: no evaluation, the last weights are kept."""
     metric_for_best: str = "loss"
     higher_is_better: bool = False
     hooks: TrainingHooks = field(default_factory=TrainingHooks)
@@ -104,12 +109,14 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
     interrupted = _InterruptFlag()
 
     def save_last() -> None:
+        state.pending_loss_sum = float(running_loss)
+        state.pending_loss_batches = running_batches
         checkpoint.save_checkpoint(
             last_dir, accelerator.unwrap_model(model), asdict(state), optimizer, scheduler
         )
 
     def evaluate_and_track() -> None:
-        metrics = setup.evaluate(accelerator.unwrap_model(model)) if setup.evaluate else {}
+        metrics = setup.evaluate(accelerator.unwrap_model(model))
         row = {"step": state.global_step, "epoch": _epoch_float(state)}
         row.update({f"eval_{name}": value for name, value in metrics.items()})
         state.history.append(row)
@@ -133,8 +140,11 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
 
     progress = TrainingProgress(total_steps, enabled=setup.show_progress)
     model.train()
-    running_loss = torch.zeros((), device=setup.device)
-    running_batches = 0
+    # Gradients left on the parameters by an earlier call that crashed between backward and
+    # zero_grad (an in-process retry with resume=True) would leak into the first step.
+    optimizer.zero_grad(set_to_none=True)
+    running_loss = torch.full((), state.pending_loss_sum, device=setup.device)
+    running_batches = state.pending_loss_batches
     with interrupted, progress:
         progress.advance_to(state.global_step)
         while state.global_step < total_steps and not state.stopped_early:
@@ -186,6 +196,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                             "learning_rate": scheduler.get_last_lr()[0],
                         }
                     )
+                    progress.advance_to(state.global_step)
                     progress.show_loss(train_loss, scheduler.get_last_lr()[0])
                 progress.advance_to(state.global_step)
                 epoch_done = state.batches_done_in_epoch == len(batches)
@@ -202,7 +213,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                     state.epoch += 1
                     state.batches_done_in_epoch = 0
                     run_hooks(setup.hooks.on_epoch_end, context)
-                if should_evaluate:
+                if should_evaluate and setup.evaluate is not None:
                     evaluate_and_track()
                 final = final or state.stopped_early
                 state.finished = final

@@ -53,6 +53,16 @@ class TrainingProgress:
 
     def show_loss(self, loss: float, learning_rate: float) -> None:
         self._progress.update(self._task, loss=f"{loss:.4f}", lr=f"{learning_rate:.2e}")
+        if self._enabled and not console.is_terminal:
+            # No live bar in a log file or CI: one plain line per log step instead.
+            task = self._progress.tasks[0]
+            remaining = task.time_remaining
+            eta = f"{remaining:.0f}s" if remaining is not None else "-"
+            console.print(
+                f"step {task.completed:.0f}/{task.total:.0f} loss {loss:.4f} lr {learning_rate:.2e} "
+                f"{self.samples_per_second:.1f} samples/s ETA {eta}",
+                highlight=False,
+            )
 
     def advance_to(self, step: int) -> None:
         self._progress.update(self._task, completed=step, rate=f"{self.samples_per_second:.1f}")

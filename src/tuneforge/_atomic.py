@@ -1,0 +1,57 @@
+"""Atomic file writes: a reader or a crash sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(payload: Any, path: Path) -> None:
+    """Write JSON atomically.
+
+    The JSON goes to a temporary file in the same folder, is fsynced and then renamed over
+    ``path`` with ``os.replace`` (atomic on POSIX and Windows within one file system), so a
+    reader or a crash never sees half a file. NaN and infinity are refused rather than written
+    as the non-standard ``NaN`` token that strict JSON parsers reject.
+
+    Args:
+        payload: JSON-serialisable data.
+        path: Destination file; missing parent folders are created.
+
+    Raises:
+        TypeError: If a value is not JSON-serialisable.
+        ValueError: If a value is NaN or infinite.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialise first: a bad value then fails before any file is touched.
+    text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Persist the rename itself (POSIX); folders cannot be opened for fsync on Windows."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,183 @@
+"""Shared helpers of the CLI, pipeline and integration tests: tiny run configs and small real data.
+
+Every run uses the real all-MiniLM-L6-v2 cut to one layer and 32 tokens, fp32 (bf16 autocast on
+small CPU matrices is slower than fp32 and adds rounding that parity checks do not need).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TINY_MODEL = {"num_hidden_layers": 1, "max_seq_length": 32}
+TINY_TRAINING = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "precision": "fp32"}
+BBC_TOPICS = ("business", "entertainment", "politics", "sports", "tech")
+# The four commonest WNUT-16 entity types (345, 213, 193 and 151 sentences with at least one).
+WNUT_TYPES = ("person", "geo-loc", "other", "company")
+TUNEFORGE = Path(sys.executable).parent / "tuneforge"
+
+
+def tiny_config(output_dir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
+    """A raw config for a fast run into ``output_dir``; ``sections`` are merged over the defaults."""
+    raw: dict[str, Any] = {
+        "data": {"source": "builtin:bbc-news", "max_examples": 100},
+        "model": dict(TINY_MODEL),
+        "task": {"type": "classification"},
+        "training": dict(TINY_TRAINING),
+        "output": {"dir": str(output_dir), "run_name": "run"},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **copy.deepcopy(values)}
+    return raw
+
+
+def write_yaml(path: Path, raw: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def bbc_articles(bbc_news_dir: Path, per_topic: int, offset: int = 0) -> list[tuple[str, str]]:
+    """(text, topic) of the first ``per_topic`` articles of each topic (files in name order)."""
+    articles = []
+    for topic in BBC_TOPICS:
+        files = sorted((bbc_news_dir / topic).glob("*.txt"))[offset : offset + per_topic]
+        for path in files:
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            articles.append((" ".join(text.split()), topic))
+    return articles
+
+
+def write_bbc_csv(path: Path, bbc_news_dir: Path, per_topic: int = 20, offset: int = 0) -> Path:
+    """A classification CSV (text,label) of real BBC articles."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(bbc_articles(bbc_news_dir, per_topic, offset))
+    return path
+
+
+def write_bbc_regression_csv(path: Path, bbc_news_dir: Path, per_topic: int = 24) -> Path:
+    """Regression CSV: BBC article text, target = log(number of words of the article)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "log_words"])
+        for text, _ in bbc_articles(bbc_news_dir, per_topic):
+            writer.writerow([text, f"{math.log(len(text.split())):.6f}"])
+    return path
+
+
+def wnut_sentences(wnut16_file: Path) -> list[list[tuple[str, str]]]:
+    """Sentences of WNUT-16 as (token, tag) pairs, in file order."""
+    sentences, current = [], []
+    for line in wnut16_file.read_text(encoding="utf-8").split("\n"):
+        columns = line.split()
+        if not columns:
+            if current:
+                sentences.append(current)
+            current = []
+            continue
+        current.append((columns[0], columns[-1]))
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def write_wnut_conll(path: Path, wnut16_file: Path, sentences: int = 150) -> Path:
+    """The first ``sentences`` sentences of WNUT-16 as a CoNLL file (token<TAB>tag)."""
+    blocks = [
+        "\n".join(f"{token}\t{tag}" for token, tag in sentence)
+        for sentence in wnut_sentences(wnut16_file)[:sentences]
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def write_wnut_multilabel_jsonl(path: Path, wnut16_file: Path, limit: int = 160) -> Path:
+    """Multilabel JSONL: a WNUT-16 sentence labelled with the set of its entity types (only
+    sentences with at least one entity of WNUT_TYPES)."""
+    rows = []
+    for sentence in wnut_sentences(wnut16_file):
+        types = sorted({tag[2:] for _, tag in sentence if tag[2:] in WNUT_TYPES})
+        if types:
+            rows.append({"text": " ".join(token for token, _ in sentence), "labels": types})
+        if len(rows) == limit:
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``tuneforge`` command offline; stdout and stderr are kept apart."""
+    return subprocess.run(
+        [str(TUNEFORGE), *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    # A wide terminal keeps rich from wrapping messages and paths in the middle.
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "COLUMNS": "300",
+        **(extra or {}),
+    }
+
+
+_FINISHED_RUNS: dict[str, Path] = {}
+
+
+def shared_run(
+    tmp_path_factory: Any, key: str, build_raw: Callable[[Path], dict[str, Any]]
+) -> Path:
+    """A finished run made once per test session and shared by every module that asks for
+    ``key`` (tests must not change it); ``build_raw(folder)`` gives its config."""
+    if key not in _FINISHED_RUNS:
+        from tuneforge.config import config_from_dict
+        from tuneforge.pipeline import run
+
+        folder = tmp_path_factory.mktemp(key)
+        config = config_from_dict(build_raw(folder), config_dir=str(folder))
+        _FINISHED_RUNS[key] = run(config, show_progress=False).run_dir
+    return _FINISHED_RUNS[key]
+
+
+def bbc_run(tmp_path_factory: Any, method: str = "full") -> Path:
+    """A BBC News classification run (100 examples, 5 optimizer steps) of an adaptation method."""
+
+    def build(folder: Path) -> dict[str, Any]:
+        adaptation: dict[str, Any] = {"method": method}
+        if method in ("prefix", "prompt"):
+            adaptation["num_virtual_tokens"] = 4  # of 32 positions: keep room for the text
+        # Adapters start at (or near) the identity and need a larger step to move in 5 steps;
+        # the LoRA paper and configs/classification/bbc_news_lora.yaml use 1e-3 too.
+        training = {} if method == "full" else {"learning_rate": 1e-3}
+        return tiny_config(folder, adaptation=adaptation, training=training)
+
+    return shared_run(tmp_path_factory, f"bbc-{method}", build)
