@@ -50,7 +50,9 @@ def run_child(module: str, args: list[str]) -> dict[str, Any]:
     return result
 
 
-def measure_matmul_peak(num_threads: int, size: int = 2048, seconds: float = 2.0) -> dict[str, float]:
+def measure_matmul_peak(
+    num_threads: int, size: int = 2048, seconds: float = 2.0
+) -> dict[str, float]:
     """GEMM throughput (GFLOP/s) in fp32 and bf16 with the threads the contenders use."""
     import torch
 

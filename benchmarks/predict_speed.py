@@ -60,8 +60,11 @@ def run_tuneforge(run_dir: Path, quick: bool) -> dict[str, Any]:
     set_threads(None)
     predictor = load_predictor(run_dir, batch_size=32)
     predict = lambda batch: [p["label"] for p in predictor.predict(batch)]  # noqa: E731
-    return {"contender": "tuneforge", "precision": predictor.precision,
-            **_measure(predict, _texts(quick), 32 if quick else 100)}
+    return {
+        "contender": "tuneforge",
+        "precision": predictor.precision,
+        **_measure(predict, _texts(quick), 32 if quick else 100),
+    }
 
 
 def run_pipeline(run_dir: Path, quick: bool) -> dict[str, Any]:
@@ -77,11 +80,16 @@ def run_pipeline(run_dir: Path, quick: bool) -> dict[str, Any]:
 
     def predict(batch: list[str]) -> list[str]:
         with torch.inference_mode():
-            outputs = classifier(batch, batch_size=len(batch), truncation=True, max_length=max_length)
+            outputs = classifier(
+                batch, batch_size=len(batch), truncation=True, max_length=max_length
+            )
         return [output["label"] for output in outputs]
 
-    return {"contender": "hf_pipeline", "precision": "fp32",
-            **_measure(predict, _texts(quick), 32 if quick else 100)}
+    return {
+        "contender": "hf_pipeline",
+        "precision": "fp32",
+        **_measure(predict, _texts(quick), 32 if quick else 100),
+    }
 
 
 def ensure_run(run_dir: Path) -> Path:
@@ -92,12 +100,15 @@ def ensure_run(run_dir: Path) -> Path:
 
     if is_finished(run_dir):
         return run_dir
-    config = config_from_dict({
-        "data": {"source": "builtin:bbc-news", "max_examples": 600},
-        "model": {"max_seq_length": 128},
-        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4},
-        "output": {"dir": str(run_dir.parent), "run_name": run_dir.name},
-    }, source="benchmark")
+    config = config_from_dict(
+        {
+            "data": {"source": "builtin:bbc-news", "max_examples": 600},
+            "model": {"max_seq_length": 128},
+            "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4},
+            "output": {"dir": str(run_dir.parent), "run_name": run_dir.name},
+        },
+        source="benchmark",
+    )
     return run(config, overwrite=True, show_progress=False).run_dir
 
 
@@ -120,8 +131,11 @@ def main() -> None:
             row = _harness.run_child(
                 "benchmarks.predict_speed", ["--worker", contender, "--run", str(run_dir), *extra]
             )
-            print(f"repeat {repeat + 1}: {contender}: batch 32 "
-                  f"{row['batch_32_samples_per_second']:.1f} samples/s", file=sys.stderr)
+            print(
+                f"repeat {repeat + 1}: {contender}: batch 32 "
+                f"{row['batch_32_samples_per_second']:.1f} samples/s",
+                file=sys.stderr,
+            )
             rows.append(row)
     agreement = _agreement(rows)
     for row in rows:
@@ -130,8 +144,13 @@ def main() -> None:
     print(report(medians, agreement, args))
     _harness.write_results(
         "predict_speed_quick" if args.quick else "predict_speed",
-        {"run": str(run_dir), "machine": _harness.machine_info(), "medians": medians,
-         "label_agreement": agreement, "runs": rows},
+        {
+            "run": str(run_dir),
+            "machine": _harness.machine_info(),
+            "medians": medians,
+            "label_agreement": agreement,
+            "runs": rows,
+        },
     )
 
 
@@ -143,16 +162,31 @@ def _agreement(rows: list[dict[str, Any]]) -> float:
 
 def report(medians: dict[str, dict[str, float]], agreement: float, args: Any) -> str:
     base = medians["hf_pipeline"]
-    columns = ["contender", "batch 1 samples/s", "batch 32 samples/s", "× pipeline (batch 32)",
-               "p50 ms", "p99 ms", "peak RSS MiB"]
+    columns = [
+        "contender",
+        "batch 1 samples/s",
+        "batch 32 samples/s",
+        "× pipeline (batch 32)",
+        "p50 ms",
+        "p99 ms",
+        "peak RSS MiB",
+    ]
     rows = [
-        [name, m["batch_1_samples_per_second"], m["batch_32_samples_per_second"],
-         m["batch_32_samples_per_second"] / base["batch_32_samples_per_second"],
-         m["batch_1_p50_ms"], m["batch_1_p99_ms"], m["peak_rss_mib"]]
+        [
+            name,
+            m["batch_1_samples_per_second"],
+            m["batch_32_samples_per_second"],
+            m["batch_32_samples_per_second"] / base["batch_32_samples_per_second"],
+            m["batch_1_p50_ms"],
+            m["batch_1_p99_ms"],
+            m["peak_rss_mib"],
+        ]
         for name, m in medians.items()
     ]
-    header = (f"Prediction, BBC News test split, medians of {args.repeats}; "
-              f"label agreement {100 * agreement:.1f}%\n\n")
+    header = (
+        f"Prediction, BBC News test split, medians of {args.repeats}; "
+        f"label agreement {100 * agreement:.1f}%\n\n"
+    )
     return header + _harness.markdown_table(columns, rows)
 
 

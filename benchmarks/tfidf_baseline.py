@@ -34,10 +34,19 @@ def main() -> None:
         "test_accuracy": accuracy_score(truth, predicted),
         "test_macro_f1": f1_score(truth, predicted, average="macro"),
     }
-    print(_harness.markdown_table(
-        ["model", "train s", "test acc", "test macro-F1"],
-        [["tfidf + logistic regression", seconds, result["test_accuracy"], result["test_macro_f1"]]],
-    ))
+    print(
+        _harness.markdown_table(
+            ["model", "train s", "test acc", "test macro-F1"],
+            [
+                [
+                    "tfidf + logistic regression",
+                    seconds,
+                    result["test_accuracy"],
+                    result["test_macro_f1"],
+                ]
+            ],
+        )
+    )
     _harness.write_results("tfidf_baseline", result)
 
 

@@ -37,13 +37,20 @@ QUICK_TRAIN_EXAMPLES = 192
 
 
 def training_flops(lengths: list[int], model: Any) -> float:
-    """Forward+backward FLOPs on unpadded tokens: 6·N·L for the weights (N without embeddings)
-    plus 12·layers·d·L² for attention scores and mixing (Kaplan et al., 2020, table 1)."""
+    """Forward+backward FLOPs on unpadded tokens: 6·N·L for the encoder weights, 12·layers·d·L²
+    for attention scores and mixing (Kaplan et al., 2020, table 1), and 6·N_head once per
+    sequence for the pooler and classifier, which see only the [CLS] vector."""
     config = model.config
-    embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
-    weights = sum(p.numel() for p in model.parameters()) - embedding
+    per_token = sum(p.numel() for n, p in model.named_parameters() if ".encoder." in f".{n}")
+    per_sequence = sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if ".encoder." not in f".{n}" and "embeddings" not in n
+    )
     layers, hidden = config.num_hidden_layers, config.hidden_size
-    return float(sum(6 * weights * n + 12 * layers * hidden * n * n for n in lengths))
+    return float(
+        sum(6 * per_token * n + 12 * layers * hidden * n * n + 6 * per_sequence for n in lengths)
+    )
 
 
 def _prepare(quick: bool) -> tuple[Any, list, list, list[str], Any]:
@@ -79,44 +86,62 @@ def _new_model(source: str, names: list[str]) -> Any:
     )
 
 
+def _device() -> Any:
+    """CUDA when present (the same harness reports GPU numbers), else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _test_scores(model: Any, test: list, names: list[str], pad_token_id: int) -> dict[str, float]:
     import numpy as np
-    import torch
 
     from tuneforge.evaluate import classification_metrics
     from tuneforge.inference import forward_logits
     from tuneforge.tasks._encoding import softmax
 
-    rows, _ = forward_logits(model, test, 64, pad_token_id, torch.device("cpu"), "fp32")
+    rows, _ = forward_logits(model, test, 64, pad_token_id, _device(), "fp32")
     labels = np.array([feature["labels"] for feature in test])
     metrics = classification_metrics(labels, softmax(np.stack(rows)), names)
     return {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]}
 
 
 def run_tuneforge(quick: bool) -> dict[str, Any]:
-    import torch
 
     from tuneforge.config import TrainingConfig
     from tuneforge.inference import resolve_precision
     from tuneforge.train import FitSetup, fit
 
     tokenizer, train, test, names, source = _prepare(quick)
-    model = _new_model(source, names)
-    device = torch.device("cpu")
+    model = _new_model(source, names).to(_device())
+    device = _device()
     config = TrainingConfig(
-        epochs=SETTINGS["epochs"], batch_size=SETTINGS["batch_size"],
-        learning_rate=SETTINGS["learning_rate"], warmup_ratio=SETTINGS["warmup_ratio"],
-        weight_decay=SETTINGS["weight_decay"], seed=SETTINGS["seed"],
+        epochs=SETTINGS["epochs"],
+        batch_size=SETTINGS["batch_size"],
+        learning_rate=SETTINGS["learning_rate"],
+        warmup_ratio=SETTINGS["warmup_ratio"],
+        weight_decay=SETTINGS["weight_decay"],
+        seed=SETTINGS["seed"],
     )
     precision = resolve_precision(config.precision, device)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        fit(model, train, FitSetup(
-            config=config, pad_token_id=tokenizer.pad_token_id, checkpoint_dir=Path(folder),
-            precision=precision, device=device, show_progress=False,
-        ))
+        fit(
+            model,
+            train,
+            FitSetup(
+                config=config,
+                pad_token_id=tokenizer.pad_token_id,
+                checkpoint_dir=Path(folder),
+                precision=precision,
+                device=device,
+                show_progress=False,
+            ),
+        )
         seconds = time.perf_counter() - started
-    return _result("tuneforge", model, train, seconds, _test_scores(model, test, names, tokenizer.pad_token_id))
+    return _result(
+        "tuneforge", model, train, seconds, _test_scores(model, test, names, tokenizer.pad_token_id)
+    )
 
 
 def run_trainer(quick: bool, best: bool) -> dict[str, Any]:
@@ -126,22 +151,34 @@ def run_trainer(quick: bool, best: bool) -> dict[str, Any]:
     model = _new_model(source, names)
     with tempfile.TemporaryDirectory() as folder:
         arguments = TrainingArguments(
-            output_dir=folder, per_device_train_batch_size=SETTINGS["batch_size"],
-            num_train_epochs=SETTINGS["epochs"], learning_rate=SETTINGS["learning_rate"],
-            warmup_steps=SETTINGS["warmup_ratio"], weight_decay=SETTINGS["weight_decay"],
-            seed=SETTINGS["seed"], use_cpu=True, report_to="none", save_strategy="no",
-            logging_steps=10_000, disable_tqdm=True,
-            bf16=best, train_sampling_strategy="group_by_length" if best else "random",
+            output_dir=folder,
+            per_device_train_batch_size=SETTINGS["batch_size"],
+            num_train_epochs=SETTINGS["epochs"],
+            learning_rate=SETTINGS["learning_rate"],
+            warmup_steps=SETTINGS["warmup_ratio"],
+            weight_decay=SETTINGS["weight_decay"],
+            seed=SETTINGS["seed"],
+            use_cpu=_device().type == "cpu",
+            report_to="none",
+            save_strategy="no",
+            logging_steps=10_000,
+            disable_tqdm=True,
+            bf16=best,
+            train_sampling_strategy="group_by_length" if best else "random",
         )
         trainer = Trainer(
-            model=model, args=arguments, train_dataset=train,
+            model=model,
+            args=arguments,
+            train_dataset=train,
             data_collator=DataCollatorWithPadding(tokenizer),
         )
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
     name = "trainer_best" if best else "trainer_default"
-    return _result(name, model, train, seconds, _test_scores(model, test, names, tokenizer.pad_token_id))
+    return _result(
+        name, model, train, seconds, _test_scores(model, test, names, tokenizer.pad_token_id)
+    )
 
 
 def _result(name: str, model: Any, train: list, seconds: float, scores: dict) -> dict[str, Any]:
@@ -149,8 +186,11 @@ def _result(name: str, model: Any, train: list, seconds: float, scores: dict) ->
     examples = len(train) * SETTINGS["epochs"]
     flops = training_flops(lengths, model) * SETTINGS["epochs"]
     return {
-        "contender": name, "train_seconds": seconds, "samples_per_second": examples / seconds,
-        "achieved_gflops": flops / seconds / 1e9, **scores,
+        "contender": name,
+        "train_seconds": seconds,
+        "samples_per_second": examples / seconds,
+        "achieved_gflops": flops / seconds / 1e9,
+        **scores,
     }
 
 
@@ -179,37 +219,67 @@ def main() -> None:
     rows = []
     for repeat in range(args.repeats):
         for contender in args.contenders:
-            row = _harness.run_child("benchmarks.train_speed", ["--worker", contender] + (["--quick"] if args.quick else []))
-            print(f"repeat {repeat + 1}: {contender}: {row['samples_per_second']:.2f} samples/s, "
-                  f"macro-F1 {row['test_macro_f1']:.4f}", file=sys.stderr)
+            row = _harness.run_child(
+                "benchmarks.train_speed",
+                ["--worker", contender] + (["--quick"] if args.quick else []),
+            )
+            print(
+                f"repeat {repeat + 1}: {contender}: {row['samples_per_second']:.2f} samples/s, "
+                f"macro-F1 {row['test_macro_f1']:.4f}",
+                file=sys.stderr,
+            )
             rows.append(row)
     medians = _harness.median_by_contender(rows)
     print(report(medians, peak, args))
     _harness.write_results(
         "train_speed_quick" if args.quick else "train_speed",
-        {"settings": SETTINGS, "quick": args.quick, "machine": _harness.machine_info(),
-         "matmul_peak": peak, "medians": medians, "runs": rows},
+        {
+            "settings": SETTINGS,
+            "quick": args.quick,
+            "machine": _harness.machine_info(),
+            "matmul_peak": peak,
+            "medians": medians,
+            "runs": rows,
+        },
     )
 
 
 def report(medians: dict[str, dict[str, float]], peak: dict[str, float], args: Any) -> str:
     base = medians.get("trainer_default", {}).get("samples_per_second")
     best = medians.get("trainer_best", {}).get("samples_per_second")
-    columns = ["contender", "samples/s", "× trainer_default", "× trainer_best", "GFLOP/s",
-               "% bf16 peak", "% fp32 peak", "peak RSS MiB", "test acc", "test macro-F1"]
+    columns = [
+        "contender",
+        "samples/s",
+        "× trainer_default",
+        "× trainer_best",
+        "GFLOP/s",
+        "% bf16 peak",
+        "% fp32 peak",
+        "peak RSS MiB",
+        "test acc",
+        "test macro-F1",
+    ]
     rows = []
     for name, m in medians.items():
-        rows.append([
-            name, m["samples_per_second"],
-            m["samples_per_second"] / base if base else "-",
-            m["samples_per_second"] / best if best else "-",
-            m["achieved_gflops"], 100 * m["achieved_gflops"] / peak["bf16_gflops"],
-            100 * m["achieved_gflops"] / peak["fp32_gflops"], m["peak_rss_mib"],
-            m["test_accuracy"], m["test_macro_f1"],
-        ])
-    header = (f"Training, BBC News {'subset' if args.quick else 'full split'}, "
-              f"medians of {args.repeats}; matmul peak fp32 {peak['fp32_gflops']:.0f} GFLOP/s, "
-              f"bf16 {peak['bf16_gflops']:.0f} GFLOP/s\n\n")
+        rows.append(
+            [
+                name,
+                m["samples_per_second"],
+                m["samples_per_second"] / base if base else "-",
+                m["samples_per_second"] / best if best else "-",
+                m["achieved_gflops"],
+                100 * m["achieved_gflops"] / peak["bf16_gflops"],
+                100 * m["achieved_gflops"] / peak["fp32_gflops"],
+                m["peak_rss_mib"],
+                m["test_accuracy"],
+                m["test_macro_f1"],
+            ]
+        )
+    header = (
+        f"Training, BBC News {'subset' if args.quick else 'full split'}, "
+        f"medians of {args.repeats}; matmul peak fp32 {peak['fp32_gflops']:.0f} GFLOP/s, "
+        f"bf16 {peak['bf16_gflops']:.0f} GFLOP/s\n\n"
+    )
     return header + _harness.markdown_table(columns, rows)
 
 

@@ -16,7 +16,7 @@ from tuneforge.config import RunConfig, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
 
-# Writes through the HF stack must never hang on a hub lookup when the model is local.
+# The fast tokenizer's own thread pool would warn (and can deadlock) once a process forks.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
