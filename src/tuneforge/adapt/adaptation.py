@@ -29,7 +29,10 @@ def apply_adaptation(
         prompt: a ``peft.PeftModel``; bottleneck: the same model with adapters inserted.
     """
     if config.method == "full":
-        return model.requires_grad_(True)
+        model.requires_grad_(True)
+        if config.freeze_word_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
+        return model
     if config.method == "bottleneck":
         return add_bottleneck_adapters(model, config.bottleneck_size)
     if config.method in PEFT_METHODS:

@@ -41,6 +41,8 @@ class TrainState:
     batches_done_in_epoch: int = 0
     best_metric: float | None = None
     best_step: int | None = None
+    best_loss: float | None = None
+    """Validation loss at the best step: breaks ties of metric_for_best."""
     evals_without_improvement: int = 0
     stopped_early: bool = False
     finished: bool = False
@@ -124,11 +126,18 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
         value = metrics.get(setup.metric_for_best)
         if value is None or math.isnan(value):
             return
-        improved = state.best_metric is None or (
-            value > state.best_metric if setup.higher_is_better else value < state.best_metric
-        )
+        loss = metrics.get("loss", math.inf)
+        if state.best_metric is None or value != state.best_metric:
+            improved = state.best_metric is None or (
+                value > state.best_metric if setup.higher_is_better else value < state.best_metric
+            )
+        else:
+            # A tie on a saturated validation metric (accuracy 1.0 on a small split) is broken
+            # by the validation loss: the more confident model generalises better.
+            improved = state.best_loss is not None and loss < state.best_loss
         if improved:
             state.best_metric, state.best_step = value, state.global_step
+            state.best_loss = loss
             state.evals_without_improvement = 0
             checkpoint.save_checkpoint(best_dir, accelerator.unwrap_model(model), asdict(state))
         else:

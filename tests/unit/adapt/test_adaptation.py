@@ -23,6 +23,18 @@ def test_adaptation_full_trains_everything(make_base):
     assert count_parameters(model) == (_base_total(base), _base_total(base))
 
 
+def test_adaptation_full_can_freeze_word_embeddings(make_base):
+    base = make_base("classification")
+    config = AdaptationConfig(method="full", freeze_word_embeddings=True)
+
+    model = apply_adaptation(base, config, "classification")
+
+    vocabulary = model.bert.embeddings.word_embeddings.weight
+    assert not vocabulary.requires_grad
+    assert model.bert.embeddings.position_embeddings.weight.requires_grad
+    assert count_parameters(model) == (_base_total(base) - vocabulary.numel(), _base_total(base))
+
+
 @pytest.mark.parametrize(
     ("method", "marker"),
     [
