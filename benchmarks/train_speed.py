@@ -6,6 +6,7 @@
 Contenders (all-MiniLM-L6-v2, BBC News seeded split, same max_seq_length, batch size, epochs,
 learning rate, warmup, weight decay, clipping and seed):
 - tuneforge: the training loop with its defaults (precision auto, length-grouped batches);
+- tuneforge_frozen_embeddings: the same with adaptation.freeze_word_embeddings (an opt-in);
 - trainer_default: transformers.Trainer as a new user runs it (fp32, DataCollatorWithPadding);
 - trainer_best: the Trainer's best CPU settings (bf16=True, group_by_length sampling).
 Useful FLOPs are counted on real (unpadded) tokens alike for all, so padding is wasted work.
@@ -23,7 +24,7 @@ from typing import Any
 
 from benchmarks import _harness
 
-CONTENDERS = ("tuneforge", "trainer_default", "trainer_best")
+CONTENDERS = ("tuneforge", "tuneforge_frozen_embeddings", "trainer_default", "trainer_best")
 SETTINGS = {
     "max_seq_length": 128,
     "batch_size": 16,
@@ -106,14 +107,16 @@ def _test_scores(model: Any, test: list, names: list[str], pad_token_id: int) ->
     return {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]}
 
 
-def run_tuneforge(quick: bool) -> dict[str, Any]:
+def run_tuneforge(quick: bool, freeze_word_embeddings: bool = False) -> dict[str, Any]:
 
-    from tuneforge.config import TrainingConfig
+    from tuneforge.adapt import apply_adaptation
+    from tuneforge.config import AdaptationConfig, TrainingConfig
     from tuneforge.inference import resolve_precision
     from tuneforge.train import FitSetup, fit
 
     tokenizer, train, test, names, source = _prepare(quick)
-    model = _new_model(source, names).to(_device())
+    adaptation = AdaptationConfig(method="full", freeze_word_embeddings=freeze_word_embeddings)
+    model = apply_adaptation(_new_model(source, names), adaptation, "classification").to(_device())
     device = _device()
     config = TrainingConfig(
         epochs=SETTINGS["epochs"],
@@ -140,7 +143,11 @@ def run_tuneforge(quick: bool) -> dict[str, Any]:
         )
         seconds = time.perf_counter() - started
     return _result(
-        "tuneforge", model, train, seconds, _test_scores(model, test, names, tokenizer.pad_token_id)
+        "tuneforge_frozen_embeddings" if freeze_word_embeddings else "tuneforge",
+        model,
+        train,
+        seconds,
+        _test_scores(model, test, names, tokenizer.pad_token_id),
     )
 
 
@@ -195,8 +202,8 @@ def _result(name: str, model: Any, train: list, seconds: float, scores: dict) ->
 
 
 def _worker(contender: str, quick: bool) -> None:
-    if contender == "tuneforge":
-        result = run_tuneforge(quick)
+    if contender.startswith("tuneforge"):
+        result = run_tuneforge(quick, freeze_word_embeddings=contender.endswith("embeddings"))
     else:
         result = run_trainer(quick, best=contender == "trainer_best")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -127,15 +127,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
         if value is None or math.isnan(value):
             return
         loss = metrics.get("loss", math.inf)
-        if state.best_metric is None or value != state.best_metric:
-            improved = state.best_metric is None or (
-                value > state.best_metric if setup.higher_is_better else value < state.best_metric
-            )
-        else:
-            # A tie on a saturated validation metric (accuracy 1.0 on a small split) is broken
-            # by the validation loss: the more confident model generalises better.
-            improved = state.best_loss is not None and loss < state.best_loss
-        if improved:
+        if is_improvement(value, loss, state, setup.higher_is_better):
             state.best_metric, state.best_step = value, state.global_step
             state.best_loss = loss
             state.evals_without_improvement = 0
@@ -244,6 +236,17 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
     if best is not None:
         checkpoint.load_weights(best, unwrapped)
     return state
+
+
+def is_improvement(value: float, loss: float, state: TrainState, higher_is_better: bool) -> bool:
+    """Whether an evaluation beats the best so far on metric_for_best."""
+    if state.best_metric is None:
+        return True
+    if value != state.best_metric:
+        return value > state.best_metric if higher_is_better else value < state.best_metric
+    # A tie on a saturated validation metric (accuracy 1.0 on a small split) is broken by the
+    # validation loss: the more confident model generalises better.
+    return state.best_loss is not None and loss < state.best_loss
 
 
 def count_steps(num_examples: int, config: TrainingConfig) -> tuple[int, int]:

@@ -356,3 +356,22 @@ def test_loop_sigint_saves_checkpoint_and_resumes_exactly(
 
     _assert_same_parameters(model, expected_parameters)
     assert asdict(state) == expected_state
+
+
+@pytest.mark.parametrize(
+    ("value", "loss", "higher_is_better", "expected"),
+    [
+        (0.9, 1.0, True, True),  # better metric, even with a worse loss
+        (0.7, 0.1, True, False),  # worse metric, even with a better loss
+        (0.8, 0.4, True, True),  # tie on the metric, lower validation loss
+        (0.8, 0.6, True, False),  # tie on the metric, higher validation loss
+        (0.3, 9.0, False, True),  # lower is better (e.g. mse)
+    ],
+)
+def test_loop_is_improvement_breaks_ties_by_loss(value, loss, higher_is_better, expected) -> None:
+    from tuneforge.train.loop import TrainState, is_improvement
+
+    state = TrainState(total_steps=10, steps_per_epoch=5, best_metric=0.8, best_loss=0.5)
+    if not higher_is_better:
+        state.best_metric = 0.5
+    assert is_improvement(value, loss, state, higher_is_better) is expected
