@@ -54,7 +54,9 @@ def prepare_dataset(config: RunConfig) -> Splits:
             "data.label_column and data.labels, and read quarantine.jsonl for each row's reason."
         )
     pool = pools["train"]
+    sampled_from = None
     if data.max_examples is not None:
+        sampled_from = len(pool) + len(pools["validation"]) + len(pools["test"])
         pool = sample_records(pool, data.max_examples, config)
     train, validation, test = split_records(pool, config)
     if data.validation_source:
@@ -62,7 +64,7 @@ def prepare_dataset(config: RunConfig) -> Splits:
     if data.test_source:
         test = _drop_unseen(pools["test"], train, config, quarantined)
     _check_classes(train, config, quarantined)
-    return Splits(train=train, validation=validation, test=test, quarantined=quarantined)
+    return Splits(train, validation, test, quarantined, sampled_from=sampled_from)
 
 
 def _check_distinct_sources(sources: dict[str, str | None], config: RunConfig) -> None:

@@ -37,3 +37,5 @@ class Splits:
     validation: list[Record]
     test: list[Record]
     quarantined: list[QuarantinedRow] = field(default_factory=list)
+    sampled_from: int | None = None
+    """Cleaned examples before the data.max_examples sample was drawn (None: no sampling)."""

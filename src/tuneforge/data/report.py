@@ -38,7 +38,8 @@ def build_data_report(
     Returns:
         ``{"task_type", "max_seq_length", "splits": {name: {"size", "token_length",
         "truncated", "truncated_share", and "label_counts" | "entity_counts" | "target"}},
-        "quarantine": {"total", "by_category"}, "warnings": [str]}``.
+        "quarantine": {"total", "by_category"}, "sampled_from": int | None,
+        "warnings": [str]}``.
     """
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     summaries = {}
@@ -58,6 +59,7 @@ def build_data_report(
         "max_seq_length": max_seq_length,
         "splits": summaries,
         "quarantine": {"total": len(splits.quarantined), "by_category": dict(categories)},
+        "sampled_from": splits.sampled_from,
     }
     report["warnings"] = _warnings(report)
     return report
@@ -149,7 +151,8 @@ def _warnings(report: dict[str, Any]) -> list[str]:
         warnings.append(
             "The validation split is empty: no early stopping or best-checkpoint selection."
         )
-    total = report["quarantine"]["total"] + sum(summary["size"] for summary in splits.values())
+    kept = report.get("sampled_from") or sum(summary["size"] for summary in splits.values())
+    total = report["quarantine"]["total"] + kept
     if total and report["quarantine"]["total"] / total > QUARANTINE_WARNING_SHARE:
         share = report["quarantine"]["total"] / total
         warnings.append(

@@ -52,6 +52,7 @@ def test_prepare_max_examples_takes_a_stratified_sample(tmp_path, make_config):
     assert len(kept) == 40
     assert Counter(r.label for r in kept) == {"a": 30, "b": 10}
     assert splits.quarantined == []
+    assert splits.sampled_from == 200  # the report's quarantine share is relative to this
 
 
 def test_prepare_given_test_source_is_used_and_leaks_are_quarantined(tmp_path, make_config):
