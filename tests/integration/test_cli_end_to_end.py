@@ -54,6 +54,8 @@ def test_evaluate_on_the_saved_test_split(run_dir: Path, tmp_path: Path) -> None
 def test_evaluate_on_another_file(run_dir: Path, tmp_path: Path, bbc_news_dir: Path) -> None:
     # Articles 200.. of each topic: the run sampled 150 of all 2,225, so a few may overlap.
     other = write_bbc_csv(tmp_path / "other.csv", bbc_news_dir, per_topic=8, offset=200)
+    with other.open("a", encoding="utf-8") as handle:
+        handle.write('"A row that lost its label",\n')
 
     result = run_cli("evaluate", str(run_dir), "--data", str(other), cwd=tmp_path)
 
@@ -62,6 +64,10 @@ def test_evaluate_on_another_file(run_dir: Path, tmp_path: Path, bbc_news_dir: P
     scores = json.loads((run_dir / "evaluation_other.json").read_text(encoding="utf-8"))
     assert scores["num_examples"] == 40
     assert scores["accuracy"] >= 0.4
+    # The unlabelled row is not scored, and not dropped silently either.
+    assert scores["skipped_rows"] == 1
+    skipped = (run_dir / "evaluation_other_quarantine.jsonl").read_text(encoding="utf-8")
+    assert "missing label" in skipped
 
 
 def test_evaluate_file_with_an_unseen_label_is_a_user_error(

@@ -10,6 +10,8 @@ import yaml
 from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import config_from_dict
+from tuneforge.data.quarantine import write_quarantine
+from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError, RunError
 
 
@@ -34,27 +36,34 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
         records = layout.read_records(run_dir / layout.SPLITS_DIR / "test.jsonl")
         name = "test"
     else:
-        records = _load_labelled(str(Path(data).resolve()), config, predictor.label_names)
         name = Path(data).stem
+        records, skipped = _load_labelled(str(Path(data).resolve()), config, predictor.label_names)
+        # Rows that cannot be scored (empty text, missing label) are listed, never dropped unseen.
+        write_quarantine(skipped, run_dir / f"evaluation_{name}_quarantine.jsonl")
     if not records:
         raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
     logits, features = predictor.logits(records)
     metrics = predictor.task.compute_metrics(
         logits, records, features, predictor.label_names, predictor.metadata, config
     )
+    if data is not None:
+        metrics["skipped_rows"] = len(skipped)
     write_json_atomic(metrics, run_dir / f"evaluation_{name}.json")
     return metrics
 
 
-def _load_labelled(source: str, config: Any, label_names: list[str]) -> list:
+def _load_labelled(
+    source: str, config: Any, label_names: list[str]
+) -> tuple[list[Record], list[QuarantinedRow]]:
     from tuneforge.data import clean_records, load_records
 
-    records, _ = load_records(source, config, role="evaluation")
+    records, skipped = load_records(source, config, role="evaluation")
     # Unlike training data, nothing is deduplicated: every row of an evaluation file is scored.
     config.data.cleaning.drop_duplicates = False
     config.data.cleaning.drop_conflicts = False
     config.data.cleaning.min_examples_per_class = 1
-    records, _ = clean_records(records, config)
+    records, removed = clean_records(records, config)
+    skipped = skipped + removed
     if config.task.type in {"classification", "multilabel", "ner"}:
         known = set(label_names)
         # NER labels are one tag per token; the model has an output for each tag it knows.
@@ -71,4 +80,4 @@ def _load_labelled(source: str, config: Any, label_names: list[str]) -> list:
                 f"{source}: labels {unknown[:10]} were not seen in training (the model knows "
                 f"{label_names[:20]}). Remove those rows or map them to known labels."
             )
-    return records
+    return records, skipped
