@@ -50,7 +50,7 @@ def run(
     from tuneforge.evaluate import default_metric, higher_is_better
     from tuneforge.inference import forward_logits, resolve_precision
     from tuneforge.modeling import load_tokenizer, resolve_model_source
-    from tuneforge.tasks import get_task
+    from tuneforge.tasks import get_task, task_logits
     from tuneforge.train import FitSetup, TrainingHooks, count_steps, fit
 
     run_dir = config.run_dir(default_run_name)
@@ -100,7 +100,7 @@ def run(
         rows, loss = forward_logits(
             model, features, config.evaluation.batch_size, pad_token_id, device, precision
         )
-        return (rows if config.task.type == "ner" else _stack(rows)), loss
+        return task_logits(config.task.type, rows), loss
 
     def score(
         model: torch.nn.Module, records: list, features: list, output: tuple | None = None
@@ -201,12 +201,6 @@ def set_threads(num_threads: int | None) -> None:
 
         num_threads = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     torch.set_num_threads(num_threads)
-
-
-def _stack(rows: list) -> Any:
-    import numpy as np
-
-    return np.stack(rows) if rows else np.zeros((0, 0))
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

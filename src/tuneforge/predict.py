@@ -17,7 +17,7 @@ from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 from tuneforge.inference import forward_logits, resolve_precision
 from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
-from tuneforge.tasks import get_task
+from tuneforge.tasks import get_task, task_logits
 
 MODEL_DIR = "model"
 TASK_FILE = "tuneforge.json"
@@ -52,7 +52,7 @@ class Predictor:
         rows, _ = forward_logits(
             self.model, features, self.batch_size, pad_token_id, self.device, self.precision
         )
-        return (rows if self.task_type == "ner" else np.stack(rows)), features
+        return task_logits(self.task_type, rows), features
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """Predictions for raw texts: a label and probabilities, labels, a value, or entities."""

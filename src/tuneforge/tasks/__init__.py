@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import numpy as np
+
 from tuneforge.tasks import classification, multilabel, ner, regression
 
 TASKS: dict[str, ModuleType] = {
@@ -23,9 +25,17 @@ TASKS: dict[str, ModuleType] = {
 }
 
 
+def task_logits(task_type: str, rows: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Per-example logits as the task modules take them: one (n, labels) array for sequence
+    tasks, a list of (length, labels) arrays for NER."""
+    if task_type == "ner":
+        return rows
+    return np.stack(rows) if rows else np.zeros((0, 0))
+
+
 def get_task(task_type: str) -> ModuleType:
     """The module implementing a task type (validated by the config schema already)."""
     return TASKS[task_type]
 
 
-__all__ = ["TASKS", "get_task"]
+__all__ = ["TASKS", "get_task", "task_logits"]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+if TYPE_CHECKING:
+    from tuneforge.train.loop import StepContext
+
 # (model, batch, outputs) -> loss. Replaces the model's own loss (e.g. distillation adds a KL term).
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], Any], torch.Tensor]
-# Called with the live TrainState (see loop.py); may read the model's gradients or parameters.
-StepHook = Callable[["Any"], None]
+# Called with the live StepContext (model, optimizer, loop state, last loss; see loop.py).
+StepHook = Callable[["StepContext"], None]
 
 
 @dataclass
@@ -34,6 +37,6 @@ class TrainingHooks:
     """At the end of every epoch (e.g. a federated round boundary)."""
 
 
-def run_hooks(hooks: list[StepHook], state: Any) -> None:
+def run_hooks(hooks: list[StepHook], context: StepContext) -> None:
     for hook in hooks:
-        hook(state)
+        hook(context)

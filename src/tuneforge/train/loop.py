@@ -135,8 +135,11 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
         else:
             state.evals_without_improvement += 1
             patience = config.early_stopping_patience
+            # Running out of patience at the last step cuts nothing short: not an early stop.
             state.stopped_early = (
-                patience is not None and state.evals_without_improvement >= patience
+                patience is not None
+                and state.evals_without_improvement >= patience
+                and state.global_step < state.total_steps
             )
 
     progress = TrainingProgress(total_steps, enabled=setup.show_progress)

@@ -375,3 +375,24 @@ def test_loop_is_improvement_breaks_ties_by_loss(value, loss, higher_is_better, 
     if not higher_is_better:
         state.best_metric = 0.5
     assert is_improvement(value, loss, state, higher_is_better) is expected
+
+
+def test_loop_patience_running_out_at_the_last_step_is_not_an_early_stop(
+    tmp_path, bbc_features, make_model, make_setup
+):
+    scores = iter([0.9, 0.5, 0.4])  # best first; patience 2 runs out exactly at step 3 of 3
+    setup = make_setup(
+        tmp_path,
+        evaluate=lambda model: {"score": next(scores)},
+        metric_for_best="score",
+        higher_is_better=True,
+        eval_every_steps=1,
+        early_stopping_patience=2,
+        max_steps=3,
+    )
+
+    state = fit(make_model(), per_topic(bbc_features, 4)[:8], setup)
+
+    assert state.global_step == 3
+    assert state.evals_without_improvement == 2
+    assert not state.stopped_early
