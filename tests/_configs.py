@@ -181,3 +181,52 @@ def bbc_run(tmp_path_factory: Any, method: str = "full") -> Path:
         return tiny_config(folder, adaptation=adaptation, training=training)
 
     return shared_run(tmp_path_factory, f"bbc-{method}", build)
+
+
+# One tiny run per task (100-160 real examples, one layer): shared by every test module.
+def _classification(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
+    return tiny_config(tmp_path, data={"source": "builtin:bbc-news", "max_examples": 100})
+
+
+def _multilabel(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
+    source = write_wnut_multilabel_jsonl(tmp_path / "entity_types.jsonl", files["wnut"])
+    return tiny_config(
+        tmp_path,
+        data={"source": str(source), "label_column": "labels"},
+        task={"type": "multilabel"},
+        training={"learning_rate": 1e-3},
+    )
+
+
+def _regression(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
+    source = write_bbc_regression_csv(tmp_path / "word_counts.csv", files["bbc"])
+    return tiny_config(
+        tmp_path,
+        data={"source": str(source), "label_column": "log_words"},
+        task={"type": "regression"},
+    )
+
+
+def _ner(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
+    source = write_wnut_conll(tmp_path / "wnut.conll", files["wnut"], sentences=150)
+    return tiny_config(
+        tmp_path,
+        data={"source": str(source)},
+        task={"type": "ner"},
+        training={"learning_rate": 1e-3},
+    )
+
+
+TASK_CONFIGS: dict[str, Callable[[Path, dict[str, Path]], dict[str, Any]]] = {
+    "classification": _classification,
+    "multilabel": _multilabel,
+    "regression": _regression,
+    "ner": _ner,
+}
+
+
+def task_run(factory: Any, task: str, files: dict[str, Path]) -> Path:
+    """The finished tiny run of a task (classification: the shared full BBC run)."""
+    if task == "classification":
+        return bbc_run(factory)
+    return shared_run(factory, f"task-{task}", lambda folder: TASK_CONFIGS[task](folder, files))

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from _configs import (
     BBC_TOPICS,
+    TASK_CONFIGS,
     WNUT_TYPES,
     bbc_run,
-    shared_run,
+    task_run,
     tiny_config,
     wnut_sentences,
-    write_bbc_regression_csv,
-    write_wnut_conll,
-    write_wnut_multilabel_jsonl,
 )
 
 from tuneforge.config import config_from_dict
@@ -51,45 +49,6 @@ def train(raw: dict[str, Any], config_dir: Path, **kwargs: Any) -> RunResult:
     return run(config, show_progress=False, **kwargs)
 
 
-def _classification(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
-    return tiny_config(tmp_path, data={"source": "builtin:bbc-news", "max_examples": 100})
-
-
-def _multilabel(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
-    source = write_wnut_multilabel_jsonl(tmp_path / "entity_types.jsonl", files["wnut"])
-    return tiny_config(
-        tmp_path,
-        data={"source": str(source), "label_column": "labels"},
-        task={"type": "multilabel"},
-        training={"learning_rate": 1e-3},
-    )
-
-
-def _regression(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
-    source = write_bbc_regression_csv(tmp_path / "word_counts.csv", files["bbc"])
-    return tiny_config(
-        tmp_path,
-        data={"source": str(source), "label_column": "log_words"},
-        task={"type": "regression"},
-    )
-
-
-def _ner(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
-    source = write_wnut_conll(tmp_path / "wnut.conll", files["wnut"], sentences=150)
-    return tiny_config(
-        tmp_path,
-        data={"source": str(source)},
-        task={"type": "ner"},
-        training={"learning_rate": 1e-3},
-    )
-
-
-TASK_CONFIGS: dict[str, Callable[[Path, dict[str, Path]], dict[str, Any]]] = {
-    "classification": _classification,
-    "multilabel": _multilabel,
-    "regression": _regression,
-    "ner": _ner,
-}
 TEST_METRICS = {
     "classification": ("accuracy", "macro_f1", "expected_calibration_error"),
     "multilabel": ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss"),
@@ -121,13 +80,6 @@ def check_prediction(task: str, text: str, prediction: dict[str, Any], names: li
 
 def names_of_types(tags: list[str]) -> set[str]:
     return {tag[2:] for tag in tags if tag != "O"}
-
-
-def task_run(factory: pytest.TempPathFactory, task: str, files: dict[str, Path]) -> Path:
-    """The finished tiny run of a task (classification: the shared full BBC run)."""
-    if task == "classification":
-        return bbc_run(factory)
-    return shared_run(factory, f"task-{task}", lambda folder: TASK_CONFIGS[task](folder, files))
 
 
 @pytest.mark.parametrize("task", list(TASK_CONFIGS))
