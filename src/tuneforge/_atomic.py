@@ -43,10 +43,10 @@ def write_json_atomic(payload: Any, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Persist the rename itself (POSIX); folders cannot be opened for fsync on Windows."""
     if os.name != "posix":
         return

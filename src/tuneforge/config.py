@@ -217,6 +217,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist. Create one with `tuneforge init`.")
+    raw = read_yaml_mapping(path, "sections (data:, model:, ...)")
+    for override in overrides or []:
+        apply_override(raw, override)
+    return config_from_dict(raw, source=str(path), config_dir=str(path.resolve().parent))
+
+
+def read_yaml_mapping(path: Path, top_level: str) -> dict[str, Any]:
+    """The mapping at the top of a YAML file; ConfigError with the file and line otherwise.
+
+    Args:
+        path: an existing YAML file.
+        top_level: what the top-level mapping holds, for the message (e.g. "sections (data:, ...)").
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -226,12 +239,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: the top level must be a mapping of sections (data:, model:, ...)."
-        )
-    for override in overrides or []:
-        apply_override(raw, override)
-    return config_from_dict(raw, source=str(path), config_dir=str(path.resolve().parent))
+        raise ConfigError(f"{path}: the top level must be a mapping of {top_level}.")
+    return raw
 
 
 def config_from_dict(

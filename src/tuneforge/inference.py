@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def _cpu_has_native_bf16() -> bool:
     return "AMX" in torch.backends.cpu.get_cpu_capability()
 
 
+@functools.cache
+def physical_cores() -> int:
+    """Physical CPU cores (not hyper-threads): ONNX Runtime and torch run best with one thread
+    per core (the rule of pipeline.set_threads)."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """ "bf16" or "fp32": bf16 only where the hardware computes it natively (auto)."""
     if precision != "auto":
@@ -120,3 +130,61 @@ def forward_logits(
     model.train(was_training)
     mean_loss = loss_sum / loss_count if loss_count else float("nan")
     return [array for array in outputs if array is not None], mean_loss
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with every graph optimisation on and one intra-op thread per
+    physical core (hyper-threads slow the matrix kernels down).
+
+    Raises:
+        ImportError: onnxruntime is not installed (named in the message).
+    """
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError(
+            "Running an ONNX model needs onnxruntime: pip install 'tuneforge[compress]'."
+        ) from exc
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or physical_cores()
+    options.log_severity_level = 3  # errors only: ORT warns about every unused initializer
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxTaskModel:
+    """An exported task model run by ONNX Runtime; takes the place of the torch module in the
+    predictor and returns logits like :func:`forward_logits`."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.session = onnx_session(self.path, threads)
+        self.input_names = [node.name for node in self.session.get_inputs()]
+
+    def forward_logits(
+        self, features: list[dict[str, Any]], batch_size: int, pad_token_id: int
+    ) -> list[np.ndarray]:
+        """Logits of every example in input order (token tasks cut to the real length)."""
+        outputs: list[np.ndarray | None] = [None] * len(features)
+        for indices in length_sorted_batches(features, batch_size):
+            batch = collate([features[i] for i in indices], pad_token_id)
+            feed = {name: batch[name].numpy() for name in self.input_names}
+            logits = self.session.run(["logits"], feed)[0]
+            for row, index in enumerate(indices):
+                length = len(features[index]["input_ids"])
+                outputs[index] = logits[row, :length] if logits.ndim == 3 else logits[row]
+        return [array for array in outputs if array is not None]
+
+
+def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """PyTorch dynamic int8 on every Linear layer (weights int8, activations quantised per
+    batch at run time): the no-ONNX path of `tuneforge compress --method torch-int8`."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency;
+        # the eager dynamic API still works in torch 2.13.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(
+            model.float().eval(), {torch.nn.Linear}, dtype=torch.qint8
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ def run(
         render_data_report,
         write_quarantine,
     )
-    from tuneforge.evaluate import default_metric, higher_is_better
+    from tuneforge.evaluate import default_metric, higher_is_better, scalar_metrics
     from tuneforge.inference import forward_logits, resolve_precision
     from tuneforge.modeling import load_tokenizer, resolve_model_source
     from tuneforge.tasks import get_task, task_logits
@@ -113,7 +112,7 @@ def run(
     metric_for_best = config.training.metric_for_best or default_metric(config.task.type)
 
     def evaluate_validation(model: torch.nn.Module) -> dict[str, float]:
-        metrics = _scalars(score(model, splits.validation, validation_features))
+        metrics = scalar_metrics(score(model, splits.validation, validation_features))
         if metric_for_best not in metrics:
             raise ConfigError(
                 f"training.metric_for_best {metric_for_best!r} is not a metric of the "
@@ -201,13 +200,3 @@ def set_threads(num_threads: int | None) -> None:
 
         num_threads = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     torch.set_num_threads(num_threads)
-
-
-def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    return {
-        name: float(value)
-        for name, value in metrics.items()
-        if isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and not (isinstance(value, float) and math.isnan(value))
-    }

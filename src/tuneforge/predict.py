@@ -15,19 +15,25 @@ import torch
 
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
-from tuneforge.inference import forward_logits, resolve_precision
+from tuneforge.inference import (
+    OnnxTaskModel,
+    forward_logits,
+    quantize_linear_int8,
+    resolve_precision,
+)
 from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
 from tuneforge.tasks import get_task, task_logits
 
 MODEL_DIR = "model"
 TASK_FILE = "tuneforge.json"
+TORCH_INT8 = "torch-int8-dynamic"
 
 
 @dataclass
 class Predictor:
     """A loaded model with its tokenizer and task head, ready to predict."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module | OnnxTaskModel
     tokenizer: Any
     task_type: str
     label_names: list[str]
@@ -49,6 +55,9 @@ class Predictor:
         if not features:
             return [], features
         pad_token_id = self.tokenizer.pad_token_id or 0
+        if isinstance(self.model, OnnxTaskModel):
+            rows = self.model.forward_logits(features, self.batch_size, pad_token_id)
+            return task_logits(self.task_type, rows), features
         rows, _ = forward_logits(
             self.model, features, self.batch_size, pad_token_id, self.device, self.precision
         )
@@ -85,6 +94,10 @@ def load_predictor(
 ) -> Predictor:
     """Load the model of a finished run (a run folder, or its `model/` folder).
 
+    The backend comes from the model folder's tuneforge.json: ``"backend": "onnxruntime"`` runs
+    its ``onnx_file`` with ONNX Runtime on the CPU; otherwise PyTorch, with Linear layers
+    quantised to int8 at load time when ``"quantization": "torch-int8-dynamic"``.
+
     Raises:
         RunError: the folder is not a finished run.
     """
@@ -94,9 +107,22 @@ def load_predictor(
         raise RunError(f"{run_dir} is not a tuneforge run folder (no {MODEL_DIR}/ inside).")
     info = read_task_file(model_dir)
     task = get_task(info["task"])
-    torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = _load_model(model_dir, info, task)
-    model.to(torch_device).eval()
+    backend = info.get("backend", "torch")
+    model: torch.nn.Module | OnnxTaskModel
+    if backend == "onnxruntime":
+        # ONNX Runtime's CPU provider: quantised kernels and fused attention live there.
+        torch_device = torch.device("cpu")
+        model = OnnxTaskModel(model_dir / info["onnx_file"])
+    else:
+        int8 = info.get("quantization") == TORCH_INT8
+        # Dynamically quantised Linear layers only have CPU kernels.
+        torch_device = torch.device(
+            "cpu" if int8 else device or ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        model = _load_model(model_dir, info, task)
+        if int8:
+            model = quantize_linear_int8(model)
+        model.to(torch_device).eval()
     return Predictor(
         model=model,
         tokenizer=load_tokenizer(str(model_dir)),
@@ -105,9 +131,23 @@ def load_predictor(
         metadata=info["metadata"],
         max_seq_length=info["max_seq_length"],
         device=torch_device,
-        precision=resolve_precision(info.get("precision", "fp32"), torch_device),
+        precision=_precision(info, backend, torch_device),
         batch_size=batch_size,
     )
+
+
+def _precision(info: dict[str, Any], backend: str, device: torch.device) -> str:
+    # Quantised and ONNX models compute in their own number formats: no bf16 autocast on top.
+    if backend != "torch" or info.get("quantization"):
+        return "fp32"
+    return resolve_precision(info.get("precision", "fp32"), device)
+
+
+def load_torch_model(model_dir: Path, info: dict[str, Any] | None = None) -> torch.nn.Module:
+    """The PyTorch model of a run's model folder (fp32; a peft/bottleneck wrapper for adapter
+    saves), as saved: no quantisation, not moved to a device."""
+    info = info if info is not None else read_task_file(model_dir)
+    return _load_model(model_dir, info, get_task(info["task"]))
 
 
 def _load_model(model_dir: Path, info: dict[str, Any], task: Any) -> torch.nn.Module:

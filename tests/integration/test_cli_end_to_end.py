@@ -10,8 +10,8 @@ import pytest
 from _configs import (
     BBC_TOPICS,
     bbc_articles,
+    learned_bbc_run,
     run_cli,
-    shared_run,
     tiny_config,
     write_bbc_csv,
     write_yaml,
@@ -22,13 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """BBC News, 150 articles, 4 epochs of 15 steps at 1e-3: about 0.8 test accuracy (5 topics)."""
-    training = {"epochs": 4, "batch_size": 8, "learning_rate": 1e-3}
-    return shared_run(
-        tmp_path_factory,
-        "bbc-learned",
-        lambda folder: tiny_config(folder, data={"max_examples": 150}, training=training),
-    )
+    return learned_bbc_run(tmp_path_factory)
 
 
 def test_the_run_learned(run_dir: Path) -> None:

@@ -15,12 +15,14 @@ from tuneforge.templates import TASK_TEMPLATES, starter_config_text, write_start
 
 TEMPLATE_DIR = Path(templates.__file__).parent
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SHIPPED = sorted(TEMPLATE_DIR.glob("*.yaml")) + sorted(REPO_CONFIGS.glob("**/*.yaml"))
+# configs/serve/ holds server configs (ServeConfig), validated by tests/unit/serve/test_config.py.
+RUN_CONFIGS = sorted(path for path in REPO_CONFIGS.glob("**/*.yaml") if path.parent.name != "serve")
+SHIPPED = sorted(TEMPLATE_DIR.glob("*.yaml")) + RUN_CONFIGS
 
 
 def test_templates_one_per_task_and_configs_are_found():
     assert sorted(path.stem for path in TEMPLATE_DIR.glob("*.yaml")) == sorted(TASK_TEMPLATES)
-    assert list(REPO_CONFIGS.glob("**/*.yaml")), f"no shipped configs under {REPO_CONFIGS}"
+    assert RUN_CONFIGS, f"no shipped run configs under {REPO_CONFIGS}"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: f"{path.parent.name}/{path.name}")

@@ -8,6 +8,7 @@ from tuneforge.evaluate.metrics import (
     multilabel_metrics,
     ner_metrics,
     regression_metrics,
+    scalar_metrics,
     tune_thresholds,
 )
 from tuneforge.evaluate.plots import plot_calibration, plot_confusion_matrix, plot_training_curves
@@ -26,6 +27,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_training_curves",
     "regression_metrics",
+    "scalar_metrics",
     "tune_thresholds",
     "write_metrics",
 ]

@@ -303,5 +303,17 @@ def higher_is_better(metric_name: str) -> bool:
     return metric_name.removeprefix("eval_") not in _LOWER_IS_BETTER
 
 
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of a metrics dict (drops per-class tables, matrices, NaNs and booleans):
+    what the training loop tracks and what trade-off tables compare."""
+    return {
+        name: float(value)
+        for name, value in metrics.items()
+        if isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and math.isnan(value))
+    }
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None

@@ -1,0 +1,132 @@
+"""The micro-batcher: grouping, length sorting, queue bound, closing and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from tuneforge.serve.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from tuneforge.serve.config import BatchingConfig
+
+
+class Recorder:
+    """A predict function that records each call's texts and the thread it ran on."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.calls: list[list[str]] = []
+        self.threads: set[int] = set()
+        self.delay_s = delay_s
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        self.calls.append(list(texts))
+        self.threads.add(threading.get_ident())
+        time.sleep(self.delay_s)
+        return [text.upper() for text in texts]
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_batching_concurrent_requests_share_passes_off_the_event_loop() -> None:
+    recorder = Recorder()
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=8, max_wait_ms=50))
+        results = await asyncio.gather(*(batcher.submit([f"t{i}"]) for i in range(10)))
+        await batcher.close()
+        return results
+
+    results = run(scenario())
+
+    assert results == [[f"T{i}"] for i in range(10)]
+    assert [len(call) for call in recorder.calls] == [8, 2]
+    assert threading.get_ident() not in recorder.threads
+
+
+def test_batching_disabled_runs_each_request_alone() -> None:
+    recorder = Recorder()
+    batch_sizes: list[int] = []
+
+    async def scenario():
+        batcher = MicroBatcher(
+            recorder, BatchingConfig(enabled=False, max_wait_ms=50), on_batch=batch_sizes.append
+        )
+        await asyncio.gather(batcher.submit(["a", "b"]), *(batcher.submit(["c"]) for _ in range(3)))
+        await batcher.close()
+
+    run(scenario())
+
+    assert sorted(len(call) for call in recorder.calls) == [1, 1, 1, 2]
+    assert sorted(batch_sizes) == [1, 1, 1, 2]
+
+
+def test_batching_passes_hold_texts_of_similar_length_results_in_input_order() -> None:
+    recorder = Recorder()
+    texts = ["x" * 50, "x", "x" * 49, "xx", "x" * 48, "xxx"]
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=3, max_wait_ms=0))
+        result = await batcher.submit(texts)
+        await batcher.close()
+        return result
+
+    assert run(scenario()) == [text.upper() for text in texts]
+    assert [sorted(len(t) for t in call) for call in recorder.calls] == [[1, 2, 3], [48, 49, 50]]
+
+
+def test_batching_full_queue_refuses_with_retry_after() -> None:
+    recorder = Recorder(delay_s=0.2)
+
+    async def scenario():
+        batcher = MicroBatcher(
+            recorder, BatchingConfig(max_batch_size=2, max_wait_ms=0, max_queue_texts=4)
+        )
+        first = asyncio.ensure_future(batcher.submit(["a", "b", "c"]))
+        await asyncio.sleep(0)  # queued
+        with pytest.raises(QueueFullError) as refused:
+            await batcher.submit(["d", "e"])
+        accepted = await batcher.submit(["f"])  # 3 + 1 texts fit
+        await first
+        await batcher.close()
+        return refused.value, accepted
+
+    refused, accepted = run(scenario())
+    assert refused.retry_after_s >= 0
+    assert accepted == ["F"]
+
+
+def test_batching_close_finishes_queued_requests_then_refuses_new_ones() -> None:
+    recorder = Recorder(delay_s=0.05)
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=1, max_wait_ms=0))
+        pending = [asyncio.ensure_future(batcher.submit([str(i)])) for i in range(4)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        assert all(task.done() for task in pending)
+        with pytest.raises(BatcherClosedError):
+            await batcher.submit(["late"])
+        return [task.result() for task in pending]
+
+    assert run(scenario()) == [["0"], ["1"], ["2"], ["3"]]
+
+
+def test_batching_failed_pass_fails_its_requests_only() -> None:
+    def flaky(texts: list[str]) -> list[str]:
+        if "boom" in texts:
+            raise RuntimeError("model failed")
+        return texts
+
+    async def scenario():
+        batcher = MicroBatcher(flaky, BatchingConfig(max_batch_size=4, max_wait_ms=0))
+        with pytest.raises(RuntimeError, match="model failed"):
+            await batcher.submit(["boom"])
+        result = await batcher.submit(["fine"])
+        await batcher.close()
+        return result, batcher.queued_texts
+
+    assert run(scenario()) == (["fine"], 0)
