@@ -345,4 +345,7 @@ def app_from_env() -> FastAPI:
     raw = json.loads(os.environ.get(CONFIG_ENV, "{}"))
     config = serve_config_from_dict(raw, source=f"${CONFIG_ENV}")
     configure_logging(config.log_level)
+    from tuneforge.serve.runner import set_inference_threads
+
+    set_inference_threads(config)
     return create_app(config)

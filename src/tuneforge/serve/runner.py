@@ -16,6 +16,17 @@ logger = logging.getLogger("tuneforge.serve")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def set_inference_threads(config: ServeConfig) -> int:
+    """Threads for torch's forward passes in this server process (see ModelsConfig)."""
+    import torch
+
+    from tuneforge.inference import physical_cores
+
+    threads = config.models.inference_threads or max(1, physical_cores() - 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def run_server(config: ServeConfig) -> None:
     """Serve until interrupted.
 
@@ -38,6 +49,7 @@ def run_server(config: ServeConfig) -> None:
     if config.workers == 1:
         from tuneforge.serve.app import create_app
 
+        set_inference_threads(config)
         uvicorn.run(create_app(config), **options)
         return
     os.environ[CONFIG_ENV] = json.dumps(config.model_dump(mode="json"))
