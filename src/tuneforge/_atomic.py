@@ -38,6 +38,10 @@ def write_json_atomic(payload: Any, path: Path) -> None:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp creates the file 0600; give it the mode of any other new file (0666 minus the
+        # umask), or a server running as another user could not read a run's metrics or
+        # tuneforge.json.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,3 +59,10 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _current_umask() -> int:
+    # os.umask both sets and returns: set a value and put the old one straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
