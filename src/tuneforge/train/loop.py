@@ -19,6 +19,7 @@ import torch
 from tuneforge.config import TrainingConfig
 from tuneforge.inference import collate
 from tuneforge.train import checkpoint
+from tuneforge.train.attention import training_attention
 from tuneforge.train.batching import epoch_batches
 from tuneforge.train.hooks import TrainingHooks, run_hooks
 from tuneforge.train.progress import TrainingProgress
@@ -149,7 +150,10 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
     optimizer.zero_grad(set_to_none=True)
     running_loss = torch.full((), state.pending_loss_sum, device=setup.device)
     running_batches = state.pending_loss_batches
-    with interrupted, progress:
+    attention = training_attention(
+        accelerator.unwrap_model(model), config.attention_implementation, setup.device
+    )
+    with interrupted, progress, attention:
         progress.advance_to(state.global_step)
         while state.global_step < total_steps and not state.stopped_early:
             batches = epoch_batches(
