@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from benchmarks._harness import markdown_table, median_by_contender
+from benchmarks._harness import markdown_table, measure_matmul_peak, median_by_contender
 from benchmarks.train_speed import training_flops
 
 
@@ -44,3 +44,19 @@ def test_harness_medians_are_per_contender() -> None:
 def test_harness_markdown_table_formats_numbers() -> None:
     table = markdown_table(["name", "x"], [["a", 1.23456], ["b", 123.456]])
     assert table.splitlines() == ["| name | x |", "|---|---|", "| a | 1.235 |", "| b | 123.5 |"]
+
+
+def test_harness_medians_keep_labels_all_repeats_agree_on() -> None:
+    rows = [
+        {"contender": "a", "precision": "bf16", "kernel": kernel, "samples_per_second": 1.0}
+        for kernel in ("x", "y")
+    ]
+    medians = median_by_contender(rows)
+    assert medians["a"]["precision"] == "bf16"
+    assert "kernel" not in medians["a"]  # differs between repeats: no single label to report
+
+
+def test_layer_shaped_gemm_ceiling_is_reported_per_precision() -> None:
+    peaks = measure_matmul_peak(1, size=64, seconds=0.05, model_shape=(32, 16, 64))
+    assert set(peaks) == {"fp32_gflops", "bf16_gflops", "fp32_model_gflops", "bf16_model_gflops"}
+    assert all(value > 0 for value in peaks.values())
