@@ -5,7 +5,8 @@
 Both load the same run's `model/` folder and predict the BBC News test split (truncated to the
 run's max_seq_length): throughput at batch 1 and 32, p50/p99 latency at batch 1, peak RSS, and
 the share of texts on which both predict the same label. Without --run, a small model is first
-fine-tuned with tuneforge (one epoch on a subset).
+fine-tuned with tuneforge (one epoch on a subset). It also prints this CPU's ceilings: the most
+texts/s the encoder's weight GEMMs allow in fp32, bf16 and int8, as multiples of the pipeline.
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def main() -> None:
         row.pop("labels")
     medians = _harness.median_by_contender(rows)
     print(report(medians, agreement, args))
+    ceilings = _ceilings(run_dir, args.quick)
+    pipeline_per_s = medians["hf_pipeline"]["batch_32_samples_per_second"]
+    print("\n" + _harness.ceiling_lines(ceilings, pipeline_per_s, "pipeline (batch 32)"))
     _harness.write_results(
         "predict_speed_quick" if args.quick else "predict_speed",
         {
@@ -149,8 +153,21 @@ def main() -> None:
             "machine": _harness.machine_info(),
             "medians": medians,
             "label_agreement": agreement,
+            "hardware_ceilings": ceilings,
             "runs": rows,
         },
+    )
+
+
+def _ceilings(run_dir: Path, quick: bool) -> dict[str, float]:
+    """How fast any runtime could go on this CPU (see _harness.inference_ceilings): a
+    prediction target above the ceiling's multiple of the pipeline is out of reach here."""
+    from tuneforge.inference import physical_cores
+    from tuneforge.predict import read_task_file
+
+    max_length = read_task_file(run_dir / "model")["max_seq_length"]
+    return _harness.inference_ceilings(
+        run_dir / "model", _texts(quick), max_length, physical_cores()
     )
 
 

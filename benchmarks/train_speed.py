@@ -216,9 +216,7 @@ def default_contenders(peak: dict[str, float]) -> list[str]:
     a reference kernel (measured 0.3 GFLOP/s on an AVX2 EPYC against 182 in fp32), one epoch
     would take hours, and the Trainer's best setting on such a CPU is its fp32 default. Name it
     in --contenders to run it anyway."""
-    from tuneforge.inference import resolve_precision
-
-    if _device().type == "cpu" and resolve_precision("auto", _device()) != "bf16":
+    if not native_bf16():
         print(
             "trainer_best left out: this CPU has no native bf16 (bf16 GEMM "
             f"{peak['bf16_gflops']:.1f} GFLOP/s vs fp32 {peak['fp32_gflops']:.0f}); "
@@ -227,6 +225,19 @@ def default_contenders(peak: dict[str, float]) -> list[str]:
         )
         return [name for name in CONTENDERS if name != "trainer_best"]
     return list(CONTENDERS)
+
+
+def native_bf16() -> bool:
+    """Whether this device computes bf16 natively: the one rule for leaving trainer_best out and
+    for reporting against the bf16 peak (an emulated bf16 peak makes the percentage meaningless)."""
+    from tuneforge.inference import resolve_precision
+
+    return resolve_precision("auto", _device()) == "bf16"
+
+
+def _gflops(value: float) -> str:
+    """A GEMM rate for the report header: an emulated bf16 rate of 0.3 must not print as 0."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _layer_shape() -> tuple[int, int, int]:
@@ -323,9 +334,7 @@ def report(medians: dict[str, dict[str, float]], peak: dict[str, float], args: A
                 precision,
                 m["achieved_gflops"],
                 # Against an emulated bf16 peak (no bf16 units) the percentage means nothing.
-                100 * m["achieved_gflops"] / peak["bf16_gflops"]
-                if peak["bf16_gflops"] > peak["fp32_gflops"]
-                else "-",
+                100 * m["achieved_gflops"] / peak["bf16_gflops"] if native_bf16() else "-",
                 100 * m["achieved_gflops"] / own_peak,
                 100 * m["achieved_gflops"] / ceiling if ceiling else "-",
                 m["peak_rss_mib"],
@@ -335,10 +344,10 @@ def report(medians: dict[str, dict[str, float]], peak: dict[str, float], args: A
         )
     header = (
         f"Training, BBC News {'subset' if args.quick else 'full split'}, "
-        f"medians of {args.repeats}; matmul peak fp32 {peak['fp32_gflops']:.0f} GFLOP/s, "
-        f"bf16 {peak['bf16_gflops']:.0f} GFLOP/s (square GEMM); one layer's weight GEMMs at "
-        f"the model's shapes: fp32 {peak.get('fp32_model_gflops', 0):.0f}, "
-        f"bf16 {peak.get('bf16_model_gflops', 0):.0f} GFLOP/s\n\n"
+        f"medians of {args.repeats}; matmul peak fp32 {_gflops(peak['fp32_gflops'])} GFLOP/s, "
+        f"bf16 {_gflops(peak['bf16_gflops'])} GFLOP/s (square GEMM); one layer's weight GEMMs "
+        f"at the model's shapes: fp32 {_gflops(peak.get('fp32_model_gflops', 0))}, "
+        f"bf16 {_gflops(peak.get('bf16_model_gflops', 0))} GFLOP/s\n\n"
     )
     return header + _harness.markdown_table(columns, rows)
 

@@ -56,12 +56,23 @@ def _collate_labels(labels: list[Any], width: int) -> torch.Tensor:
 
 
 @functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of the first CPU in /proc/cpuinfo (empty where there is none,
+    e.g. macOS): they say which bf16/int8 kernels the hardware can run."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return frozenset()
+    lines = cpuinfo.read_text(errors="replace").splitlines()
+    flags_line = next((line for line in lines if line.startswith(("flags", "Features"))), "")
+    return frozenset(flags_line.partition(":")[2].split())
+
+
+@functools.cache
 def _cpu_has_native_bf16() -> bool:
     # torch.backends.cpu.get_cpu_capability() reports the kernel dispatch level (e.g. "AVX512"),
     # not whether the cores have bf16 dot-product units, so read the CPU flags directly.
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        flags = cpuinfo.read_text(errors="replace")
+    flags = cpu_flags()
+    if flags:
         return "avx512_bf16" in flags or "amx_bf16" in flags
     return "AMX" in torch.backends.cpu.get_cpu_capability()
 

@@ -173,6 +173,8 @@ def test_inference_bf16_detection_reads_cpu_flags(tmp_path, monkeypatch, flags, 
     fake = tmp_path / "cpuinfo"
     fake.write_text(flags, encoding="utf-8")
     monkeypatch.setattr(inference, "Path", lambda _: fake)
+    flags_read = inference.cpu_flags.__wrapped__()  # uncached: the real flags are cached
+    monkeypatch.setattr(inference, "cpu_flags", lambda: flags_read)
 
     assert inference._cpu_has_native_bf16.__wrapped__() is native
 

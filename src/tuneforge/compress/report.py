@@ -79,12 +79,19 @@ def write_compressed_model_card(
     details = "\n".join(
         f"- {key}: {value}" for key, value in report["details"].items() if _short(value)
     )
+    original_run = report.get("original_run", report["source_run"])
+    chained = (
+        f"\nThe original it is measured against is `{original_run}`, where the chain of "
+        "compressions started.\n"
+        if original_run != report["source_run"]
+        else ""
+    )
     card = f"""# Model card: {name}
 
 Compressed with `tuneforge compress --method {report["method"]}` from the run
 `{report["source_run"]}` (base model `{info["base_model"]}`, task **{info["task"]}**,
 labels: {", ".join(info["label_names"][:30])}). Runs with {backend}.
-
+{chained}
 ## Trade-off, measured in one process against the original
 Test split of the source run ({variants[0].measurements["measured_examples"]} texts timed,
 median of {report["options"]["measure_repeats"]} repeats after warm-up, tokenisation included).

@@ -211,6 +211,9 @@ def _write_outputs(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "options": options.model_dump(mode="json"),
         "details": compressed.details,
+        # The run the ratios are against: the source, or the first run of a chain (a sweep's
+        # "distill+onnx-int8-dynamic" quantizes the student and compares with the teacher).
+        "original_run": str(original.run_dir.resolve()),
         "original": {"metrics": _scalars(original.metrics), **original.measurements},
         "compressed": {"metrics": _scalars(compressed.metrics), **compressed.measurements},
     }

@@ -154,3 +154,42 @@ def test_distill_rejects_a_student_as_deep_as_the_teacher(
 ) -> None:
     with pytest.raises(ConfigError, match="fewer than the teacher's 2 layers"):
         distill(source, tmp_path / "model", CompressOptions(student_layers=student_layers))
+
+
+def test_sweep_chains_distill_then_int8_against_the_teacher(
+    source: SourceRun, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from tuneforge.compress.sweep import sweep_run
+
+    run_dir = tmp_path / "run"  # the sweep writes its report into the run: use a copy
+    shutil.copytree(source.run_dir, run_dir)
+    options = CompressOptions(
+        student_layers=1,
+        distill_epochs=0.5,
+        measure_repeats=1,
+        measure_examples=8,
+        optimize_graph=False,
+    )
+
+    report = sweep_run(
+        run_dir, options, ["distill", "onnx-int8-dynamic"], tmp_path / "out", show_progress=False
+    )
+
+    rows = {row["method"]: row for row in report["rows"]}
+    assert list(rows) == ["original", "distill", "onnx-int8-dynamic", "distill+onnx-int8-dynamic"]
+    chained = rows["distill+onnx-int8-dynamic"]
+    # The 1-layer student's weights in int8: smaller than either step alone.
+    assert chained["size_mb"] < min(
+        rows["distill"]["size_mb"], rows["onnx-int8-dynamic"]["size_mb"]
+    )
+    assert chained["parameters"] == rows["distill"]["parameters"]
+    folder = tmp_path / "out" / "run-distill-onnx-int8-dynamic"
+    assert json.loads((folder / "model" / "tuneforge.json").read_text())["backend"] == "onnxruntime"
+    summary = json.loads((folder / "compression.json").read_text())
+    assert summary["source_run"] == str((tmp_path / "out" / "run-distill").resolve())
+    assert summary["original_run"] == str(run_dir.resolve())
+    assert summary["size_ratio"] == pytest.approx(chained["size_ratio"])
+    assert f"measured against is `{run_dir.resolve()}`" in (folder / "model_card.md").read_text()
