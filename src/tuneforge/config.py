@@ -154,6 +154,11 @@ class TrainingConfig(_Section):
     """Attention kernel while training (the saved model keeps its own). auto: eager on a CPU when
     the model drops out attention probabilities (torch's fused CPU attention has no dropout
     kernel; eager was 1.17x faster per step on all-MiniLM-L6-v2), else the model's default."""
+    dropout_generator: Literal["auto", "numpy", "torch"] = "auto"
+    """Where training dropout masks come from. auto: numpy's PCG64DXSM on a CPU (torch draws CPU
+    masks one element at a time; the fast masks made an all-MiniLM-L6-v2 step 1.25x faster),
+    torch's own elsewhere. Same distribution (p rounded to a multiple of 2^-16), seeded from
+    torch's generator, so seeds and resumes stay reproducible."""
     eval_every_steps: int | None = Field(None, ge=1)
     """Evaluate on the validation split every N optimizer steps; None: at the end of each epoch."""
     checkpoint_every_steps: int | None = Field(None, ge=1)

@@ -21,6 +21,7 @@ from tuneforge.inference import collate
 from tuneforge.train import checkpoint
 from tuneforge.train.attention import training_attention
 from tuneforge.train.batching import epoch_batches
+from tuneforge.train.dropout import training_dropout
 from tuneforge.train.hooks import TrainingHooks, run_hooks
 from tuneforge.train.progress import TrainingProgress
 
@@ -153,7 +154,8 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
     attention = training_attention(
         accelerator.unwrap_model(model), config.attention_implementation, setup.device
     )
-    with interrupted, progress, attention:
+    dropout = training_dropout(config.dropout_generator, setup.device)
+    with interrupted, progress, attention, dropout:
         progress.advance_to(state.global_step)
         while state.global_step < total_steps and not state.stopped_early:
             batches = epoch_batches(
