@@ -48,10 +48,14 @@ def _fuse_transformer_ops(path: Path, model: Any, destination: Path) -> dict[str
 
     The file keeps opset-level ops only where fusion fails; ORT applies its own graph
     optimisations again at load time, so opt_level=0 keeps the file portable across CPUs.
+    Residual adds stay apart from their LayerNorm: see ``inference.UNFUSED_ORT_PATTERNS``.
     """
     from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
 
     config = model.config
+    fusions = FusionOptions("bert")
+    fusions.enable_skip_layer_norm = False
     try:
         with quiet_logger():  # ORT tools log advice on the root logger
             optimized = optimizer.optimize_model(
@@ -59,6 +63,7 @@ def _fuse_transformer_ops(path: Path, model: Any, destination: Path) -> dict[str
                 model_type="bert",
                 num_heads=getattr(config, "num_attention_heads", 0),
                 hidden_size=getattr(config, "hidden_size", 0),
+                optimization_options=fusions,
                 opt_level=0,
             )
     except Exception as exc:  # an architecture the optimizer does not know: export stays valid

@@ -84,3 +84,45 @@ def test_quantize_static_without_enough_calibration_data_fails_cleanly(
         )
     # Atomic: no run folder, and no staging folder, is left behind.
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_files_keep_residual_adds_apart_from_layer_norm(
+    compressed_bbc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SkipLayerNormalization is slower than Add + LayerNormalization in ONNX Runtime's CPU
+    kernels: neither the written file nor the session built to run it fuses them."""
+    import onnx
+    import onnxruntime
+
+    from tuneforge.inference import UNFUSED_ORT_PATTERNS, onnx_session
+
+    for method in ("onnx", "onnx-int8-dynamic"):
+        _, variant = compressed_bbc[method]
+        path = variant.run_dir / "model" / "model.onnx"
+        ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+        assert "LayerNormalization" in ops and "SkipLayerNormalization" not in ops, method
+
+    def optimized_ops(disabled: list[str]) -> set[str]:
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(tmp_path / f"optimized{len(disabled)}.onnx")
+        onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+        )
+        return {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
+
+    # ONNX Runtime fuses them at load time unless told not to (an unknown name is ignored, so
+    # this also proves the names are ONNX Runtime's own).
+    assert "SkipLayerNormalization" in optimized_ops([])
+    assert "SkipLayerNormalization" not in optimized_ops(list(UNFUSED_ORT_PATTERNS))
+
+    seen: dict[str, object] = {}
+    real_session = onnxruntime.InferenceSession
+
+    def recording_session(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording_session)
+    onnx_session(path)
+    assert seen["disabled_optimizers"] == list(UNFUSED_ORT_PATTERNS)
