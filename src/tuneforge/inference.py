@@ -101,6 +101,12 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
+def _holds_fp32_weights(model: torch.nn.Module) -> bool:
+    """Whether autocast has anything to do: a model already held in bf16 runs as it is (under
+    autocast its LayerNorms and softmaxes would be cast back up to fp32)."""
+    return any(parameter.dtype == torch.float32 for parameter in model.parameters())
+
+
 def length_sorted_batches(features: list[dict[str, Any]], batch_size: int) -> Iterator[list[int]]:
     """Indices in batches of similar length (longest first), for inference with little padding."""
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
@@ -129,7 +135,7 @@ def forward_logits(
     for indices in length_sorted_batches(features, batch_size):
         batch = collate([features[i] for i in indices], pad_token_id)
         batch = {key: value.to(device) for key, value in batch.items()}
-        with autocast(device, precision):
+        with autocast(device, precision if _holds_fp32_weights(model) else "fp32"):
             result = model(**batch)
         if result.loss is not None:
             loss_sum += float(result.loss) * len(indices)

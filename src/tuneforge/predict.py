@@ -123,6 +123,13 @@ def load_predictor(
         if int8:
             model = quantize_linear_int8(model)
         model.to(torch_device).eval()
+    precision = _precision(info, backend, torch_device)
+    if precision == "bf16":
+        # Weights held in bf16 instead of bf16 autocast over fp32 weights: autocast re-casts
+        # every weight and casts activations around each LayerNorm in every batch. Measured on
+        # the BBC News run (batch 32 x 128, 2 cores, AMX, 6 alternating runs): 133 vs 147 ms per
+        # batch, logits as close to fp32 (max |difference| 0.017 vs 0.016), same labels.
+        model.to(dtype=torch.bfloat16)
     return Predictor(
         model=model,
         tokenizer=load_tokenizer(str(model_dir)),
@@ -131,7 +138,7 @@ def load_predictor(
         metadata=info["metadata"],
         max_seq_length=info["max_seq_length"],
         device=torch_device,
-        precision=_precision(info, backend, torch_device),
+        precision=precision,
         batch_size=batch_size,
     )
 
