@@ -132,10 +132,11 @@ def forward_logits(
     model.eval()
     outputs: list[np.ndarray | None] = [None] * len(features)
     loss_sum, loss_count = 0.0, 0
+    autocast_precision = precision if _holds_fp32_weights(model) else "fp32"
     for indices in length_sorted_batches(features, batch_size):
         batch = collate([features[i] for i in indices], pad_token_id)
         batch = {key: value.to(device) for key, value in batch.items()}
-        with autocast(device, precision if _holds_fp32_weights(model) else "fp32"):
+        with autocast(device, autocast_precision):
             result = model(**batch)
         if result.loss is not None:
             loss_sum += float(result.loss) * len(indices)

@@ -44,11 +44,13 @@ def tokenize_texts(tokenizer: Any, texts: list[str], max_seq_length: int) -> lis
         for index, (text, prefix, feature) in enumerate(zip(texts, prefixes, encoded, strict=True))
         if prefix != text and len(feature["input_ids"]) < wanted
     ]
+    closing = tokenizer.num_special_tokens_to_add(pair=False) - _opening_special_tokens(tokenizer)
+    encoded = [_truncate(feature, max_seq_length, closing) for feature in encoded]
     if short:  # the prefix did not reach past the kept tokens: tokenise those texts whole
-        whole = _features(tokenizer([texts[i] for i in short], truncation=True, max_length=wanted))
-        for index, feature in zip(short, whole, strict=True):
+        whole = tokenizer([texts[i] for i in short], truncation=True, max_length=max_seq_length)
+        for index, feature in zip(short, _features(whole), strict=True):
             encoded[index] = feature
-    return [_truncate(feature, max_seq_length, tokenizer) for feature in encoded]
+    return encoded
 
 
 def _features(encoded: Any) -> list[Features]:
@@ -76,13 +78,12 @@ def _cut_at_space(text: str, budget: int) -> str:
     return text[:space] if space > 0 else text
 
 
-def _truncate(feature: Features, max_seq_length: int, tokenizer: Any) -> Features:
-    """The first max_seq_length tokens with the closing special tokens kept, as the tokenizer's
-    own truncation would give."""
+def _truncate(feature: Features, max_seq_length: int, closing: int) -> Features:
+    """The first max_seq_length tokens with the ``closing`` special tokens kept, as the
+    tokenizer's own truncation would give."""
     length = len(feature["input_ids"])
     if length <= max_seq_length:
         return feature
-    closing = tokenizer.num_special_tokens_to_add(pair=False) - _opening_special_tokens(tokenizer)
     keep = max_seq_length - closing
     return {key: values[:keep] + values[length - closing :] for key, values in feature.items()}
 

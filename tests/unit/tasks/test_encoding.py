@@ -38,6 +38,8 @@ def test_texts_the_prefix_cannot_cover_fall_back_to_the_whole_text(tokenizer, ar
     # No space to cut at, a prefix with too few tokens (long words), and short texts mixed in.
     unbroken = "x" * 5000
     long_words = " ".join(["internationalisation"] * 300) + " end " + articles[0]
+    # Two word pieces per 21 characters: the prefix falls short of 128 tokens.
+    assert len(tokenizer(long_words[:1000])["input_ids"]) < 128
     texts = [unbroken, long_words, "short text", *articles[:20]]
     assert tokenize_texts(tokenizer, texts, 128) == _whole(tokenizer, texts, 128)
 
