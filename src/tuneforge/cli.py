@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from tuneforge.config import TaskConfig
 from tuneforge.console import console
 from tuneforge.errors import TuneforgeError
 
@@ -41,7 +42,7 @@ def _main(
 def init(
     task: Annotated[
         str, typer.Option(help="classification, multilabel, regression or ner")
-    ] = "classification",
+    ] = TaskConfig().type,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the config.")
     ] = Path("config.yaml"),

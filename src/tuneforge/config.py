@@ -16,6 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tuneforge.errors import ConfigError
 
 TaskType = Literal["classification", "multilabel", "regression", "ner"]
+LabelKind = Literal["class", "class_set", "number", "tags"]
+"""The shape of a label as the data stage reads and checks it: one class name, a set of class
+names, a number, or one IOB2 tag per token."""
+_LABEL_KINDS: dict[str, LabelKind] = {
+    "classification": "class",
+    "multilabel": "class_set",
+    "regression": "number",
+    "ner": "tags",
+}
+
+
+def label_kind_of(task_type: str) -> LabelKind:
+    """The label shape a task type reads (the data stage branches on this, not on task names)."""
+    return _LABEL_KINDS[task_type]
+
+
 AdaptationMethod = Literal["full", "lora", "adalora", "ia3", "prefix", "prompt", "bottleneck"]
 
 
@@ -99,6 +115,10 @@ class TaskConfig(_Section):
     """Multilabel: default probability threshold of every label."""
     tune_thresholds: bool = True
     """Multilabel: pick each label's threshold to maximise its F1 on the validation split."""
+
+    @property
+    def label_kind(self) -> LabelKind:
+        return label_kind_of(self.type)
 
 
 class AdaptationConfig(_Section):

@@ -46,10 +46,10 @@ def run(
         render_data_report,
         write_quarantine,
     )
-    from tuneforge.evaluate import default_metric, higher_is_better, scalar_metrics
+    from tuneforge.evaluate import higher_is_better, scalar_metrics
     from tuneforge.inference import forward_logits, resolve_precision
     from tuneforge.modeling import load_tokenizer, resolve_model_source
-    from tuneforge.tasks import get_task, task_logits
+    from tuneforge.tasks import get_task
     from tuneforge.train import FitSetup, TrainingHooks, count_steps, fit
 
     run_dir = config.run_dir(default_run_name)
@@ -80,7 +80,7 @@ def run(
     metadata = task.fit_metadata(splits.train, names)
     model = build_task_model(config, source, task, names, metadata)
     _, total_steps = count_steps(len(splits.train), config.training)
-    model = apply_adaptation(model, config.adaptation, config.task.type, total_steps=total_steps)
+    model = apply_adaptation(model, config.adaptation, task.peft_task_type, total_steps=total_steps)
     trainable, total = count_parameters(model)
     console.print(
         f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} parameters "
@@ -99,7 +99,7 @@ def run(
         rows, loss = forward_logits(
             model, features, config.evaluation.batch_size, pad_token_id, device, precision
         )
-        return task_logits(config.task.type, rows), loss
+        return task.stack_logits(rows), loss
 
     def score(
         model: torch.nn.Module, records: list, features: list, output: tuple | None = None
@@ -109,7 +109,7 @@ def run(
         metrics = task.compute_metrics(logits, records, features, names, metadata, config)
         return {"loss": loss, **metrics}
 
-    metric_for_best = config.training.metric_for_best or default_metric(config.task.type)
+    metric_for_best = config.training.metric_for_best or task.default_metric
 
     def evaluate_validation(model: torch.nn.Module) -> dict[str, float]:
         metrics = scalar_metrics(score(model, splits.validation, validation_features))
@@ -189,7 +189,7 @@ def build_task_model(
     overrides = task.head_config(names, metadata)
     if config.model.num_hidden_layers:
         overrides["num_hidden_layers"] = config.model.num_hidden_layers
-    auto_class = getattr(transformers, task.AUTO_CLASS)
+    auto_class = getattr(transformers, task.auto_class)
     return load_pretrained(auto_class, source, config.model.revision, **overrides)
 
 

@@ -22,7 +22,7 @@ from tuneforge.inference import (
     resolve_precision,
 )
 from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
-from tuneforge.tasks import get_task, task_logits
+from tuneforge.tasks import Task, get_task
 
 MODEL_DIR = "model"
 TASK_FILE = "tuneforge.json"
@@ -44,7 +44,7 @@ class Predictor:
     batch_size: int = 64
 
     @property
-    def task(self) -> Any:
+    def task(self) -> Task:
         return get_task(self.task_type)
 
     def logits(self, records: list[Record]) -> tuple[list[np.ndarray] | np.ndarray, list[dict]]:
@@ -57,26 +57,19 @@ class Predictor:
         pad_token_id = self.tokenizer.pad_token_id or 0
         if isinstance(self.model, OnnxTaskModel):
             rows = self.model.forward_logits(features, self.batch_size, pad_token_id)
-            return task_logits(self.task_type, rows), features
+            return self.task.stack_logits(rows), features
         rows, _ = forward_logits(
             self.model, features, self.batch_size, pad_token_id, self.device, self.precision
         )
-        return task_logits(self.task_type, rows), features
+        return self.task.stack_logits(rows), features
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """Predictions for raw texts: a label and probabilities, labels, a value, or entities."""
-        records = [
-            _unlabelled_record(text, self.task_type, index) for index, text in enumerate(texts)
-        ]
+        records = [self.task.unlabelled_record(text, index) for index, text in enumerate(texts)]
         logits, features = self.logits(records)
         if not features:
             return []
         return self.task.predict(logits, texts, features, self.label_names, self.metadata)
-
-
-def _unlabelled_record(text: str, task_type: str, index: int) -> Record:
-    tokens = tuple(text.split()) if task_type == "ner" else None
-    return Record(text=text, label=None, source=f"input:{index + 1}", tokens=tokens)
 
 
 def read_task_file(model_dir: Path) -> dict[str, Any]:
@@ -157,10 +150,10 @@ def load_torch_model(model_dir: Path, info: dict[str, Any] | None = None) -> tor
     return _load_model(model_dir, info, get_task(info["task"]))
 
 
-def _load_model(model_dir: Path, info: dict[str, Any], task: Any) -> torch.nn.Module:
+def _load_model(model_dir: Path, info: dict[str, Any], task: Task) -> torch.nn.Module:
     import transformers
 
-    auto_class = getattr(transformers, task.AUTO_CLASS)
+    auto_class = getattr(transformers, task.auto_class)
     if info["saved_as"] != "adapter":
         return load_pretrained(auto_class, str(model_dir))
     from tuneforge.adapt import load_adapted_model

@@ -15,7 +15,6 @@ from tuneforge.console import console
 QUICKSTART_CONFIG = {
     "data": {"source": "builtin:bbc-news", "split": {"validation_ratio": 0.1, "test_ratio": 0.1}},
     "model": {"name": "all-MiniLM-L6-v2", "max_seq_length": 64},
-    "task": {"type": "classification"},
     "adaptation": {"method": "full"},
     "training": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-4, "warmup_ratio": 0.1},
     "output": {"run_name": "quickstart"},

@@ -7,13 +7,13 @@ from transformers import PreTrainedModel
 
 from tuneforge.adapt.bottleneck import add_bottleneck_adapters
 from tuneforge.adapt.peft_methods import PEFT_METHODS, apply_peft
-from tuneforge.config import AdaptationConfig, TaskType
+from tuneforge.config import AdaptationConfig
 
 
 def apply_adaptation(
     model: PreTrainedModel,
     config: AdaptationConfig,
-    task_type: TaskType,
+    peft_task_type: str,
     total_steps: int | None = None,
 ) -> nn.Module:
     """Make ``model`` ready to train with ``config.method``.
@@ -21,7 +21,7 @@ def apply_adaptation(
     Args:
         model: a transformers model with its task head.
         config: the adaptation section of the run config.
-        task_type: the task (picks peft's sequence or token wrapper).
+        peft_task_type: the task's peft wrapper (``Task.peft_task_type``: SEQ_CLS, TOKEN_CLS).
         total_steps: optimizer steps of the whole run; required by AdaLoRA.
 
     Returns:
@@ -36,7 +36,7 @@ def apply_adaptation(
     if config.method == "bottleneck":
         return add_bottleneck_adapters(model, config.bottleneck_size)
     if config.method in PEFT_METHODS:
-        return apply_peft(model, config, task_type, total_steps=total_steps)
+        return apply_peft(model, config, peft_task_type, total_steps=total_steps)
     raise ValueError(f"unknown adaptation method {config.method!r}")
 
 

@@ -22,22 +22,15 @@ from peft import (
 from peft import TaskType as PeftTaskType
 from transformers import PreTrainedModel
 
-from tuneforge.config import AdaptationConfig, TaskType
+from tuneforge.config import AdaptationConfig
 from tuneforge.errors import ConfigError
 
 PEFT_METHODS = ("lora", "adalora", "ia3", "prefix", "prompt")
 
-_PEFT_TASK_TYPES: dict[str, PeftTaskType] = {
-    "classification": PeftTaskType.SEQ_CLS,
-    "multilabel": PeftTaskType.SEQ_CLS,
-    "regression": PeftTaskType.SEQ_CLS,
-    "ner": PeftTaskType.TOKEN_CLS,
-}
-
 # Combinations peft cannot train, with the reason and what to use instead. Checked against
 # peft 0.21.2 + transformers 5.23 with BERT (tests/unit/adapt/test_peft_methods.py).
 _UNSUPPORTED: dict[tuple[str, str], str] = {
-    ("prompt", "ner"): (
+    ("prompt", "TOKEN_CLS"): (
         "peft's token-classification wrapper prepends the virtual tokens to the input, so the "
         "model returns num_virtual_tokens extra logits per sequence and they no longer line up "
         "with the token labels. Use method prefix (keeps the sequence length), lora or ia3."
@@ -48,7 +41,7 @@ _UNSUPPORTED: dict[tuple[str, str], str] = {
 def apply_peft(
     model: PreTrainedModel,
     config: AdaptationConfig,
-    task_type: TaskType,
+    peft_task_type: str,
     total_steps: int | None = None,
 ) -> PeftModel:
     """Wrap ``model`` with the peft method named by ``config.method``.
@@ -58,7 +51,7 @@ def apply_peft(
     Args:
         model: a transformers model with its task head (sequence or token classification).
         config: the adaptation section of the run config.
-        task_type: the task; picks peft's SEQ_CLS or TOKEN_CLS wrapper.
+        peft_task_type: peft's task wrapper of the head (SEQ_CLS or TOKEN_CLS).
         total_steps: number of optimizer steps of the whole run; AdaLoRA needs it for its
             rank-budget schedule, the other methods ignore it.
 
@@ -69,12 +62,13 @@ def apply_peft(
     """
     if config.method not in PEFT_METHODS:
         raise ValueError(f"apply_peft handles {', '.join(PEFT_METHODS)}, not {config.method!r}")
-    reason = _UNSUPPORTED.get((config.method, task_type))
+    reason = _UNSUPPORTED.get((config.method, peft_task_type))
     if reason is not None:
         raise ConfigError(
-            f"adaptation.method {config.method} is not supported for task {task_type}: {reason}"
+            f"adaptation.method {config.method} is not supported for {peft_task_type} heads "
+            f"(token classification: task.type ner): {reason}"
         )
-    peft_config = _peft_config(config, _PEFT_TASK_TYPES[task_type], total_steps)
+    peft_config = _peft_config(config, PeftTaskType(peft_task_type), total_steps)
     try:
         return get_peft_model(model, peft_config)
     except ValueError as exc:

@@ -12,7 +12,7 @@ News the 3-of-6 student matched the teacher: macro-F1 0.975 vs 0.971).
 The student is trained on the source run's training split through the core loop with a
 compute_loss hook:
 
-    loss = distill_alpha * soft_target_loss + (1 - distill_alpha) * hard-label loss
+    loss = distill_alpha * Task.soft_label_loss + (1 - distill_alpha) * hard-label loss
 
 where the soft-target term is, per task, the temperature-scaled KL divergence of Hinton et al.
 2015 (T^2 keeps its gradients on the scale of the hard loss).
@@ -27,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tuneforge.compress.methods import CompressOptions, SourceRun, register_method
 from tuneforge.compress.recovery import fine_tune_on_source
 from tuneforge.errors import ConfigError
-from tuneforge.inference import IGNORE_INDEX, MODEL_INPUTS
+from tuneforge.inference import MODEL_INPUTS
+from tuneforge.tasks import Task, get_task
 
 METHOD = "distill"
 
 
-@register_method(METHOD, tasks=("classification", "multilabel", "regression", "ner"), trains=True)
+@register_method(METHOD, trains=True)
 def distill(source: SourceRun, model_dir: Path, options: CompressOptions) -> dict[str, Any]:
     """Train a student on the teacher's soft targets and the labels; save it in `model_dir`."""
     from tuneforge.inference import resolve_precision
@@ -58,7 +58,7 @@ def distill(source: SourceRun, model_dir: Path, options: CompressOptions) -> dic
     hooks = TrainingHooks(
         compute_loss=distillation_hook(
             teacher,
-            source.task_type,
+            get_task(source.task_type),
             options.temperature,
             options.distill_alpha,
             resolve_precision(source.task_info.get("precision", "fp32"), device),
@@ -131,7 +131,6 @@ def load_student_model(source: SourceRun, name: str) -> nn.Module:
     import transformers
 
     from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
-    from tuneforge.tasks import get_task
 
     location = resolve_model_source(name)
     if load_tokenizer(location).get_vocab() != source.tokenizer.get_vocab():
@@ -143,49 +142,7 @@ def load_student_model(source: SourceRun, name: str) -> nn.Module:
         )
     task = get_task(source.task_type)
     head = task.head_config(source.label_names, source.task_info["metadata"])
-    return load_pretrained(getattr(transformers, task.AUTO_CLASS), location, **head).float()
-
-
-def soft_target_loss(
-    task_type: str,
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    temperature: float,
-    labels: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The distillation term of one batch, zero when the student's logits equal the teacher's.
-
-    - classification: T^2 * KL(softmax(t/T) || softmax(s/T)), summed over classes, mean over
-      examples (Hinton et al. 2015);
-    - multilabel: T^2 * KL of each label's Bernoulli(sigmoid(t/T)) from Bernoulli(sigmoid(s/T)),
-      mean over examples and labels: binary cross-entropy against the teacher's probabilities
-      minus their entropy (same gradient, zero at a perfect student);
-    - regression: mean squared error to the teacher's output (no distribution to soften);
-    - ner: the classification KL per token, over tokens whose label is not ignored (first
-      sub-tokens of words; padding and special tokens carry no prediction).
-    """
-    student_logits, teacher_logits = student_logits.float(), teacher_logits.float()
-    squared = temperature**2
-    if task_type == "regression":
-        return F.mse_loss(student_logits, teacher_logits)
-    if task_type == "multilabel":
-        targets = torch.sigmoid(teacher_logits / temperature)
-        cross = F.binary_cross_entropy_with_logits(student_logits / temperature, targets)
-        entropy = F.binary_cross_entropy_with_logits(teacher_logits / temperature, targets)
-        return squared * (cross - entropy)
-    if task_type == "ner":
-        if labels is None:
-            raise ValueError("NER distillation needs the labels to know which tokens count")
-        kept = labels != IGNORE_INDEX
-        student_logits, teacher_logits = student_logits[kept], teacher_logits[kept]
-        if student_logits.numel() == 0:
-            return student_logits.sum()  # a batch of words all cut off: nothing to match
-    return squared * F.kl_div(
-        F.log_softmax(student_logits / temperature, dim=-1),
-        F.log_softmax(teacher_logits / temperature, dim=-1),
-        reduction="batchmean",
-        log_target=True,
-    )
+    return load_pretrained(getattr(transformers, task.auto_class), location, **head).float()
 
 
 def distillation_loss(soft: torch.Tensor, hard: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -211,7 +168,7 @@ class LossRecorder:
 
 def distillation_hook(
     teacher: nn.Module,
-    task_type: str,
+    task: Task,
     temperature: float,
     alpha: float,
     precision: str,
@@ -227,8 +184,8 @@ def distillation_hook(
         inputs = {key: value for key, value in batch.items() if key in MODEL_INPUTS}
         with torch.no_grad(), autocast(device, precision):
             teacher_logits = teacher(**inputs).logits
-        soft = soft_target_loss(
-            task_type, outputs.logits, teacher_logits, temperature, batch.get("labels")
+        soft = task.soft_label_loss(
+            outputs.logits, teacher_logits, temperature, batch.get("labels")
         )
         loss = distillation_loss(soft, outputs.loss, alpha)
         if recorder is not None:

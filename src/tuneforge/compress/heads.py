@@ -28,7 +28,7 @@ from tuneforge.errors import ConfigError
 METHOD = "prune-heads"
 
 
-@register_method(METHOD, tasks=("classification", "multilabel", "regression", "ner"), trains=True)
+@register_method(METHOD, trains=True)
 def prune_heads(source: SourceRun, model_dir: Path, options: CompressOptions) -> dict[str, Any]:
     """Remove the least important heads, fine-tune briefly, export to ONNX in `model_dir`."""
     from tuneforge.compress.onnx_export import ONNX_FILE, export_onnx, onnx_task_info

@@ -26,7 +26,7 @@ METHOD = "prune-magnitude"
 _LAYER_INDEX = re.compile(r"\.\d+\.")
 
 
-@register_method(METHOD, tasks=("classification", "multilabel", "regression", "ner"), trains=True)
+@register_method(METHOD, trains=True)
 def prune_magnitude(source: SourceRun, model_dir: Path, options: CompressOptions) -> dict[str, Any]:
     """Prune to `options.sparsity`, fine-tune with the zeros kept, save a plain model folder."""
     check_sparsity(options.sparsity)

@@ -56,7 +56,7 @@ def fine_tune_on_source(
     from transformers import set_seed
 
     from tuneforge.console import console
-    from tuneforge.evaluate import default_metric, higher_is_better
+    from tuneforge.evaluate import higher_is_better
     from tuneforge.inference import resolve_precision
     from tuneforge.train import FitSetup, TrainingHooks, fit
 
@@ -73,7 +73,7 @@ def fine_tune_on_source(
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_precision(source.task_info.get("precision", "fp32"), device)
-    metric_for_best = config.training.metric_for_best or default_metric(source.task_type)
+    metric_for_best = config.training.metric_for_best or task.default_metric
     train_features = source.features("train")
     validation_features = source.features("validation")
     metadata = source.task_info["metadata"]
@@ -149,7 +149,6 @@ def _logits_and_loss(
     model: torch.nn.Module, source: SourceRun, features: list[dict[str, Any]], precision: str
 ) -> tuple[Any, float]:
     from tuneforge.inference import forward_logits
-    from tuneforge.tasks import task_logits
 
     device = next(model.parameters()).device
     rows, loss = forward_logits(
@@ -160,7 +159,7 @@ def _logits_and_loss(
         device,
         precision,
     )
-    return task_logits(source.task_type, rows), loss
+    return _task(source).stack_logits(rows), loss
 
 
 def _task(source: SourceRun) -> Any:

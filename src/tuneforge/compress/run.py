@@ -25,7 +25,6 @@ from tuneforge.compress.methods import (
 from tuneforge.compress.report import write_compressed_model_card
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
-from tuneforge.evaluate import default_metric
 from tuneforge.inference import OnnxTaskModel, physical_cores
 from tuneforge.predict import MODEL_DIR, Predictor, load_predictor
 
@@ -165,8 +164,10 @@ def copy_run_files(
 
 
 def headline(task_type: str, metrics: dict[str, Any]) -> tuple[str, float | None]:
-    """The task's headline test metric (macro-F1 for classification, as issue 5 reports)."""
-    name = "macro_f1" if task_type == "classification" else default_metric(task_type)
+    """The task's headline test metric (its default metric: macro-F1 for classification)."""
+    from tuneforge.tasks import get_task
+
+    name = get_task(task_type).default_metric
     value = metrics.get(name)
     return name, float(value) if isinstance(value, int | float) else None
 

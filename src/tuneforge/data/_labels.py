@@ -10,6 +10,7 @@ import json
 import math
 import re
 
+from tuneforge.config import LabelKind
 from tuneforge.data.quarantine import MISSING_LABEL, invalid_label_reason
 from tuneforge.data.records import Label
 from tuneforge.errors import DataError
@@ -23,16 +24,16 @@ Parsed = tuple[Label | None, str | None]
 
 
 def parse_label(
-    value: object, task_type: str, separator: str | None, where: str, column: str
+    value: object, kind: LabelKind, separator: str | None, where: str, column: str
 ) -> Parsed:
-    """Parse one raw label for ``task_type``; ``where`` (file:line) and ``column`` go in errors."""
-    if task_type == "classification":
+    """Parse one raw label of shape ``kind``; ``where`` (file:line) and ``column`` go in errors."""
+    if kind == "class":
         return _class_label(value, where, column)
-    if task_type == "multilabel":
+    if kind == "class_set":
         return _label_set(value, separator)
-    if task_type == "regression":
+    if kind == "number":
         return _number(value)
-    raise DataError(f"{where}: task.type {task_type!r} cannot be read from a table.")
+    raise DataError(f"{where}: labels of kind {kind!r} cannot be read from a table.")
 
 
 def class_name(value: object) -> str | None:

@@ -38,7 +38,7 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
         The kept records in input order, and the quarantined rows (grouped by step).
     """
     cleaning = config.data.cleaning
-    task_type = config.task.type
+    kind = config.task.label_kind
     kept, quarantined = [], []
     for record in records:
         record = normalize_record(record, cleaning)
@@ -46,7 +46,7 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
             kept.append(record)
         else:
             quarantined.append(_quarantine(record, EMPTY_TEXT))
-    kept, removed = _drop_undeclared(kept, config.data.labels, task_type)
+    kept, removed = _drop_undeclared(kept, config.data.labels, kind)
     quarantined.extend(removed)
     if cleaning.drop_conflicts:
         kept, removed = _drop_conflicts(kept)
@@ -54,7 +54,7 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
     if cleaning.drop_duplicates:
         kept, removed = _drop_duplicates(kept)
         quarantined.extend(removed)
-    if task_type in ("classification", "multilabel"):
+    if kind in ("class", "class_set"):
         kept, removed = _drop_small_classes(kept, cleaning.min_examples_per_class)
         quarantined.extend(removed)
     return kept, quarantined
@@ -82,15 +82,15 @@ def normalize_record(record: Record, cleaning: CleaningConfig) -> Record:
     return replace(record, text=" ".join(tokens), tokens=tuple(tokens))
 
 
-def _drop_undeclared(records: list[Record], declared: list[str] | None, task_type: str) -> Cleaned:
+def _drop_undeclared(records: list[Record], declared: list[str] | None, kind: str) -> Cleaned:
     if declared is None:
         return records, []
-    if task_type == "regression":
+    if kind == "number":
         raise DataError(
             "data.labels is set but task.type is regression, whose labels are numbers, not "
             "classes. Remove data.labels or change task.type."
         )
-    if task_type == "ner":
+    if kind == "tags":
         # NER labels may be declared as entity types (person) or tags (B-person, I-person, O);
         # both mean the same set of entity types, which is what each tag is checked against.
         allowed = {name[2:] if name[:2] in ("B-", "I-") else name for name in declared} - {"O"}
@@ -99,7 +99,7 @@ def _drop_undeclared(records: list[Record], declared: list[str] | None, task_typ
         allowed, what = set(declared), "label"
     kept, removed = [], []
     for record in records:
-        outside = _outside(record.label, allowed, task_type)
+        outside = _outside(record.label, allowed, kind)
         if outside:
             removed.append(_quarantine(record, undeclared_reason(outside[0], what)))
         else:
@@ -107,9 +107,9 @@ def _drop_undeclared(records: list[Record], declared: list[str] | None, task_typ
     return kept, removed
 
 
-def _outside(label: Label, allowed: set[str], task_type: str) -> list[str]:
+def _outside(label: Label, allowed: set[str], kind: str) -> list[str]:
     """The label items (NER: entity types) of ``label`` that are not in ``allowed``."""
-    if task_type == "ner":
+    if kind == "tags":
         return [tag[2:] for tag in label if tag != "O" and tag[2:] not in allowed]
     items = label if isinstance(label, tuple) else (label,)
     return [item for item in items if item not in allowed]

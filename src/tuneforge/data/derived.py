@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
-from tuneforge.config import RunConfig
+from tuneforge.config import LabelKind, RunConfig, TaskType, label_kind_of
 from tuneforge.data.records import QuarantinedRow, Record
 
 
@@ -37,14 +38,16 @@ def _log_word_count(records: list[Record]) -> list[Record]:
 @dataclass(frozen=True)
 class DerivedDataset:
     base: str
-    base_task: str
+    base_kind: LabelKind
+    """The label shape the base dataset is read with."""
     derive: Callable[[list[Record]], list[Record]]
-    task: str
+    kind: LabelKind
+    """The label shape of the derived records."""
 
 
 DERIVED_DATASETS = {
-    "wnut16-entity-types": DerivedDataset("wnut16", "ner", _entity_types, "multilabel"),
-    "bbc-news-length": DerivedDataset("bbc-news", "classification", _log_word_count, "regression"),
+    "wnut16-entity-types": DerivedDataset("wnut16", "tags", _entity_types, "class_set"),
+    "bbc-news-length": DerivedDataset("bbc-news", "class", _log_word_count, "number"),
 }
 
 
@@ -55,7 +58,10 @@ def load_derived(
 
     dataset = DERIVED_DATASETS[name]
     base_config = config.model_copy(deep=True)
-    base_config.task.type = dataset.base_task
+    # The base dataset is read as the task whose labels have its shape (tags for WNUT-16).
+    base_config.task.type = next(
+        t for t in get_args(TaskType) if label_kind_of(t) == dataset.base_kind
+    )
     base_config.data.format = "auto"
     records, quarantined = load_records(f"builtin:{dataset.base}", base_config, role)
     return dataset.derive(records), quarantined

@@ -58,8 +58,8 @@ def load_records(
     if is_builtin(source) and derived_name in DERIVED_DATASETS:
         return load_derived(derived_name, config, role)
     path, fmt = _locate(source, config, setting)
-    task_type = config.task.type
-    if (fmt == "conll") != (task_type == "ner"):
+    task_type, kind = config.task.type, config.task.label_kind
+    if (fmt == "conll") != (kind == "tags"):
         raise DataError(
             f"{path}: {setting} is read as {fmt} but task.type is {task_type}. NER needs a "
             "CoNLL/BIO token file (one token and tag per line) and CoNLL files only hold NER "
@@ -68,7 +68,7 @@ def load_records(
     if fmt == "conll":
         records, quarantined = read_conll(path, config.data.encoding), []
     elif fmt == "folder":
-        if task_type != "classification":
+        if kind != "class":
             raise DataError(
                 f"{path}: a folder of <label>/*.txt files holds one class per example, which "
                 f"fits task.type classification, not {task_type}. Use a CSV/JSONL file instead."
@@ -130,7 +130,7 @@ def _from_table(rows: list[RawRow], config: RunConfig) -> tuple[list[Record], li
             quarantined.append(QuarantinedRow(row.source, EMPTY_TEXT, text, _shown(row.label)))
             continue
         label, reason = parse_label(
-            row.label, config.task.type, data.label_separator, row.source, data.label_column
+            row.label, config.task.label_kind, data.label_separator, row.source, data.label_column
         )
         if reason is not None:
             quarantined.append(QuarantinedRow(row.source, reason, text, _shown(row.label)))

@@ -90,7 +90,7 @@ def _drop_unseen(
     records: list[Record], train: list[Record], config: RunConfig, quarantined: list[QuarantinedRow]
 ) -> list[Record]:
     """Rows whose class the model never saw in training cannot be predicted; set them aside."""
-    if config.task.type not in ("classification", "multilabel"):
+    if config.task.label_kind not in ("class", "class_set"):
         return records
     known = {name for record in train for name in _class_names(record)}
     kept = []
@@ -112,7 +112,7 @@ def _check_classes(
             f"{config.data.source}: the training split is empty. Use more data, or lower "
             "data.split.validation_ratio and data.split.test_ratio."
         )
-    if config.task.type not in ("classification", "multilabel"):
+    if config.task.label_kind not in ("class", "class_set"):
         return
     classes = Counter(name for record in train for name in _class_names(record))
     if len(classes) < 2:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.config import label_kind_of
 from tuneforge.data.quarantine import reason_category
 from tuneforge.data.records import Record, Splits
 
@@ -51,7 +52,7 @@ def build_data_report(
             "token_length": _percentiles(lengths),
             "truncated": truncated,
             "truncated_share": truncated / len(records) if records else 0.0,
-            **_label_summary(records, task_type),
+            **_label_summary(records, label_kind_of(task_type)),
         }
     categories = Counter(reason_category(row.reason) for row in splits.quarantined)
     report = {
@@ -93,8 +94,8 @@ def _percentiles(lengths: np.ndarray) -> dict[str, int] | None:
     return summary
 
 
-def _label_summary(records: list[Record], task_type: str) -> dict[str, Any]:
-    if task_type == "regression":
+def _label_summary(records: list[Record], kind: str) -> dict[str, Any]:
+    if kind == "number":
         values = np.array([record.label for record in records], dtype=float)
         if values.size == 0:
             return {"target": None}
@@ -105,7 +106,7 @@ def _label_summary(records: list[Record], task_type: str) -> dict[str, Any]:
             "max": values.max(),
         }
         return {"target": {key: float(value) for key, value in stats.items()}}
-    if task_type == "ner":
+    if kind == "tags":
         # After IOB2 repair every entity starts with exactly one B- tag.
         counts = Counter(tag[2:] for r in records for tag in r.label if tag.startswith("B-"))
         return {"entity_counts": dict(sorted(counts.items()))}

@@ -32,7 +32,7 @@ def split_records(
     split = config.data.split
     test_ratio = 0.0 if config.data.test_source else split.test_ratio
     validation_ratio = 0.0 if config.data.validation_source else split.validation_ratio
-    keys = stratify_keys(records, config.task.type)
+    keys = stratify_keys(records, config.task.label_kind)
     rest, test = _cut(list(range(len(records))), keys, test_ratio, split.seed)
     # The validation share is of what is left after the test cut: 0.1 / 0.9 of the rest is 10%.
     train, validation = _cut(rest, keys, validation_ratio / (1.0 - test_ratio), split.seed)
@@ -43,7 +43,7 @@ def sample_records(records: list[Record], max_examples: int, config: RunConfig) 
     """A stratified sample of ``max_examples`` records, in input order (all when fewer)."""
     if len(records) <= max_examples:
         return records
-    keys = stratify_keys(records, config.task.type)
+    keys = stratify_keys(records, config.task.label_kind)
     # An exact count: a float share can round to one row off after sklearn's ceil().
     kept, _ = _cut(
         list(range(len(records))), keys, len(records) - max_examples, config.data.split.seed
@@ -51,22 +51,22 @@ def sample_records(records: list[Record], max_examples: int, config: RunConfig) 
     return [records[i] for i in sorted(kept)]
 
 
-def stratify_keys(records: list[Record], task_type: str) -> list[str]:
+def stratify_keys(records: list[Record], kind: str) -> list[str]:
     """The stratum of each record.
 
     classification: the label; multilabel: the row's rarest label (rare labels are the ones a
     random split loses); regression: the quintile of the target; ner: whether the sentence has
     any entity.
     """
-    if task_type == "classification":
+    if kind == "class":
         return [str(record.label) for record in records]
-    if task_type == "multilabel":
+    if kind == "class_set":
         counts = Counter(item for record in records for item in record.label)
         return [
             min(record.label, key=lambda item: (counts[item], item), default="<none>")
             for record in records
         ]
-    if task_type == "regression":
+    if kind == "number":
         values = np.array([record.label for record in records], dtype=float)
         if len(values) == 0:
             return []

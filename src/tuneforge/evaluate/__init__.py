@@ -2,7 +2,6 @@
 
 from tuneforge.evaluate.metrics import (
     classification_metrics,
-    default_metric,
     expected_calibration_error,
     higher_is_better,
     multilabel_metrics,
@@ -16,7 +15,6 @@ from tuneforge.evaluate.report import metrics_table, per_class_table, write_metr
 
 __all__ = [
     "classification_metrics",
-    "default_metric",
     "expected_calibration_error",
     "higher_is_better",
     "metrics_table",

@@ -30,13 +30,6 @@ from sklearn.metrics import (
 from tuneforge.evaluate._calibration import reliability_bins
 from tuneforge.evaluate._scores import averaged_scores, check_shapes, per_name_scores
 
-# Validation metric that picks the best checkpoint when training.metric_for_best is None.
-_DEFAULT_METRIC = {
-    "classification": "macro_f1",  # robust to class imbalance, unlike accuracy
-    "multilabel": "micro_f1",  # rare labels with few positives make macro F1 noisy
-    "regression": "r2",  # scale-free, unlike mse
-    "ner": "f1",  # entity-level micro F1, the CoNLL-2003 headline number
-}
 _LOWER_IS_BETTER = frozenset(
     {"mse", "rmse", "mae", "loss", "expected_calibration_error", "hamming_loss"}
 )
@@ -286,16 +279,6 @@ def expected_calibration_error(
     bins = reliability_bins(probabilities, labels, num_bins)
     weights = bins.count / bins.count.sum()
     return float(np.sum(weights * np.abs(bins.accuracy - bins.mean_confidence)))
-
-
-def default_metric(task_type: str) -> str:
-    """Name of the validation metric that picks the best checkpoint for a task type."""
-    try:
-        return _DEFAULT_METRIC[task_type]
-    except KeyError:
-        raise ValueError(
-            f"unknown task type {task_type!r}; expected one of {sorted(_DEFAULT_METRIC)}"
-        ) from None
 
 
 def higher_is_better(metric_name: str) -> bool:

@@ -13,6 +13,7 @@ from tuneforge.config import config_from_dict
 from tuneforge.data.quarantine import write_quarantine
 from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError, RunError
+from tuneforge.tasks import get_task
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def _load_labelled(
     config.data.cleaning.min_examples_per_class = 1
     records, removed = clean_records(records, config)
     skipped = skipped + removed
-    if config.task.type in {"classification", "multilabel", "ner"}:
+    if get_task(config.task.type).has_classes:
         known = set(label_names)
         # NER labels are one tag per token; the model has an output for each tag it knows.
         unknown = sorted(

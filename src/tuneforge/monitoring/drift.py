@@ -92,12 +92,13 @@ def compare(
 def _class_drift(reference: dict[str, Any], window: list[Observation]) -> dict[str, Any]:
     task = reference["task"]
     classes = reference["classes"]
-    if task == "regression":
+    kind = classes["kind"]
+    if kind == "predicted_value":
         values = [o.value for o in window if o.value is not None]
         return {"class_psi": _numeric_psi(classes, values)}
     names = class_categories(task, reference["label_names"])
     live = np.array([sum(name in o.classes for o in window) for name in names], dtype=np.float64)
-    if task == "multilabel":
+    if kind == "label_positive_rate":
         # Rates per input do not sum to 1: compare each label as present/absent and keep the worst.
         rates = np.array([classes["rates"][n] for n in names])
         per_label = [

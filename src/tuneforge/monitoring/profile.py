@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.tasks import get_task
+
 PROFILE_FORMAT = 1
 # Deciles: ten equally likely reference bins is the usual PSI setup (Siddiqi, "Credit Risk
 # Scorecards", 2006), and enough to see a shift in shape without near-empty bins.
@@ -22,14 +24,6 @@ CONFIDENCE_BIN_EDGES = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
 # A reference built from every example of a large validation split would take long to predict
 # and gains nothing in precision past a few thousand texts.
 MAX_PROFILE_EXAMPLES = 2000
-
-# What "class" means per task: the distribution the drift tests compare.
-CLASS_KINDS = {
-    "classification": "predicted_class",
-    "multilabel": "label_positive_rate",
-    "ner": "entity_type",
-    "regression": "predicted_value",
-}
 
 
 @dataclass(frozen=True)
@@ -75,40 +69,19 @@ def observe(
     task_type: str, texts: list[str], predictions: list[dict[str, Any]], tokenizer: Any
 ) -> list[Observation]:
     """Observations of texts and their predictions (as `Predictor.predict` returns them)."""
+    task = get_task(task_type)
     counts = token_counts(tokenizer, texts)
     return [
         Observation(
-            classes=_classes(task_type, prediction),
-            value=float(prediction["value"]) if task_type == "regression" else None,
-            confidence=_confidence(task_type, prediction),
+            classes=task.observed_classes(prediction),
+            value=task.observed_value(prediction),
+            confidence=task.observed_confidence(prediction),
             length_chars=len(text),
             length_tokens=tokens,
             unknown_tokens=unknown,
         )
         for text, prediction, (tokens, unknown) in zip(texts, predictions, counts, strict=True)
     ]
-
-
-def _classes(task_type: str, prediction: dict[str, Any]) -> tuple[str, ...]:
-    if task_type == "classification":
-        return (prediction["label"],)
-    if task_type == "multilabel":
-        return tuple(prediction["labels"])
-    if task_type == "ner":
-        return tuple(entity["entity"] for entity in prediction["entities"])
-    return ()
-
-
-def _confidence(task_type: str, prediction: dict[str, Any]) -> float | None:
-    if task_type == "classification":
-        return float(prediction["score"])
-    if task_type == "multilabel":
-        # How sure each per-label decision is (distance from a coin flip), averaged over labels.
-        probabilities = np.asarray(list(prediction["probabilities"].values()), dtype=np.float64)
-        return float(np.maximum(probabilities, 1.0 - probabilities).mean())
-    if task_type == "ner" and prediction["entities"]:
-        return float(np.mean([entity["score"] for entity in prediction["entities"]]))
-    return None
 
 
 def summarise(
@@ -145,13 +118,13 @@ def summarise(
 def _class_summary(
     task_type: str, label_names: list[str], observations: list[Observation]
 ) -> dict[str, Any]:
-    kind = CLASS_KINDS[task_type]
-    if task_type == "regression":
+    kind = get_task(task_type).class_statistic
+    if kind == "predicted_value":
         values = [o.value for o in observations if o.value is not None]
         return {"kind": kind, **_numeric_summary(values)}
     counts = Counter(name for o in observations for name in o.classes)
     ordered = {name: counts.get(name, 0) for name in class_categories(task_type, label_names)}
-    if task_type == "multilabel":
+    if kind == "label_positive_rate":
         # Labels co-occur: the rate per input of each label, not a distribution over labels.
         total = len(observations)
         return {"kind": kind, "counts": ordered, "rates": _ratios(ordered, total)}
@@ -160,10 +133,7 @@ def _class_summary(
 
 def class_categories(task_type: str, label_names: list[str]) -> list[str]:
     """The category names of the class distribution (entity types for NER, from BIO tags)."""
-    if task_type != "ner":
-        return list(label_names)
-    types = {name.split("-", 1)[1] for name in label_names if "-" in name}
-    return sorted(types)
+    return get_task(task_type).class_categories(label_names)
 
 
 def _ratios(counts: dict[str, int], total: int) -> dict[str, float]:

@@ -75,11 +75,11 @@ def describe_version(
 def _main_metric(task: str, config: dict[str, Any], test_metrics: dict[str, Any]) -> str | None:
     """The metric the run was selected on (training.metric_for_best, else the task's default),
     shown as the headline number of a version; None if the test metrics lack it."""
-    from tuneforge.evaluate.metrics import default_metric
+    from tuneforge.tasks import get_task
 
     configured = (config.get("training") or {}).get("metric_for_best")
     try:
-        name = configured or default_metric(task)
+        name = configured or get_task(task).default_metric
     except ValueError:  # a task type this tuneforge does not know: no headline metric
         return None
     return name if name in test_metrics else None

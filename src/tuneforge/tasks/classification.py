@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
+from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax, tokenize_texts
-
-AUTO_CLASS = "AutoModelForSequenceClassification"
+from tuneforge.tasks.base import TaskDefaults
 
 
 def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
     return list(declared) if declared else sorted({str(record.label) for record in train})
-
-
-def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
-    return {}
 
 
 def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -38,16 +35,6 @@ def encode(
         if record.label is not None:  # unlabelled at prediction time
             feature["labels"] = index[str(record.label)]
     return features
-
-
-def tune_metadata(
-    logits: np.ndarray,
-    records: list[Record],
-    names: list[str],
-    metadata: dict[str, Any],
-    config: RunConfig,
-) -> dict[str, Any]:
-    return metadata
 
 
 def compute_metrics(
@@ -85,3 +72,38 @@ def predict(
             }
         )
     return predictions
+
+
+class ClassificationTask(TaskDefaults):
+    """One class per text: softmax head, cross-entropy loss."""
+
+    name = "classification"
+    auto_class = "AutoModelForSequenceClassification"
+    default_metric = "macro_f1"  # robust to class imbalance, unlike accuracy
+    peft_task_type = "SEQ_CLS"
+    class_statistic = "predicted_class"
+    has_classes = True
+
+    label_names = staticmethod(label_names)
+    head_config = staticmethod(head_config)
+    encode = staticmethod(encode)
+    compute_metrics = staticmethod(compute_metrics)
+    predict = staticmethod(predict)
+
+    def soft_label_loss(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        temperature: float,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        return softmax_kl(student_logits, teacher_logits, temperature)
+
+    def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
+        return (prediction["label"],)
+
+    def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
+        return float(prediction["score"])
+
+
+TASK = ClassificationTask()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
+from tuneforge.tasks._distillation import bernoulli_kl
 from tuneforge.tasks._encoding import Features, class_head_config, sigmoid, tokenize_texts
-
-AUTO_CLASS = "AutoModelForSequenceClassification"
+from tuneforge.tasks.base import TaskDefaults
 
 
 def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
@@ -107,3 +108,42 @@ def _multi_hot(record: Record, names: list[str]) -> np.ndarray:
     for name in _as_tuple(record.label):
         vector[index[name]] = 1.0
     return vector
+
+
+class MultilabelTask(TaskDefaults):
+    """Any number of labels per text: an independent sigmoid per label, a tuned threshold each."""
+
+    name = "multilabel"
+    auto_class = "AutoModelForSequenceClassification"
+    default_metric = "micro_f1"  # rare labels with few positives make macro F1 noisy
+    peft_task_type = "SEQ_CLS"
+    class_statistic = "label_positive_rate"
+    has_classes = True
+
+    label_names = staticmethod(label_names)
+    fit_metadata = staticmethod(fit_metadata)
+    head_config = staticmethod(head_config)
+    encode = staticmethod(encode)
+    tune_metadata = staticmethod(tune_metadata)
+    compute_metrics = staticmethod(compute_metrics)
+    predict = staticmethod(predict)
+
+    def soft_label_loss(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        temperature: float,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        return bernoulli_kl(student_logits, teacher_logits, temperature)
+
+    def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(prediction["labels"])
+
+    def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
+        # How sure each per-label decision is (distance from a coin flip), averaged over labels.
+        probabilities = np.asarray(list(prediction["probabilities"].values()), dtype=np.float64)
+        return float(np.maximum(probabilities, 1.0 - probabilities).mean())
+
+
+TASK = MultilabelTask()

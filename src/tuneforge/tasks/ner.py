@@ -11,12 +11,14 @@ import re
 from typing import Any
 
 import numpy as np
+import torch
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
+from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax
+from tuneforge.tasks.base import TaskDefaults
 
-AUTO_CLASS = "AutoModelForTokenClassification"
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
 
 
@@ -29,10 +31,6 @@ def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
     # "O" first, then B-/I- of each type together: stable ids and readable confusion tables.
     entity_types = sorted({tag[2:] for tag in tags if tag != "O"})
     return ["O"] + [f"{prefix}-{kind}" for kind in entity_types for prefix in ("B", "I")]
-
-
-def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
-    return {}
 
 
 def head_config(names: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -94,16 +92,6 @@ def _repair_iob2(tags: list[str]) -> list[str]:
             tag = "B-" + tag[2:]
         repaired.append(tag)
     return repaired
-
-
-def tune_metadata(
-    logits: list[np.ndarray],
-    records: list[Record],
-    names: list[str],
-    metadata: dict[str, Any],
-    config: RunConfig,
-) -> dict[str, Any]:
-    return metadata
 
 
 def compute_metrics(
@@ -181,3 +169,65 @@ def _entity_spans(tags: list[str]) -> list[tuple[str, int, int]]:
             kind, start, _ = spans[-1]
             spans[-1] = (kind, start, position + 1)
     return spans
+
+
+class NerTask(TaskDefaults):
+    """Entities in a text: a tag per word (IOB2), scored per entity."""
+
+    name = "ner"
+    auto_class = "AutoModelForTokenClassification"
+    default_metric = "f1"  # entity-level micro F1, the CoNLL-2003 headline number
+    peft_task_type = "TOKEN_CLS"
+    class_statistic = "entity_type"
+    has_classes = True
+
+    label_names = staticmethod(label_names)
+    head_config = staticmethod(head_config)
+    encode = staticmethod(encode)
+    compute_metrics = staticmethod(compute_metrics)
+    predict = staticmethod(predict)
+
+    def stack_logits(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """Token logits differ in length per example: kept as a list of (length, tags) arrays."""
+        return rows
+
+    def unlabelled_record(self, text: str, index: int) -> Record:
+        return Record(
+            text=text, label=None, source=f"input:{index + 1}", tokens=tuple(text.split())
+        )
+
+    def soft_label_loss(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        temperature: float,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The classification KL per token, over tokens whose label is not ignored (first
+        sub-tokens of words; padding and special tokens carry no prediction)."""
+        if labels is None:
+            raise ValueError("NER distillation needs the labels to know which tokens count")
+        kept = labels != IGNORE_INDEX
+        student, teacher = student_logits[kept], teacher_logits[kept]
+        if student.numel() == 0:
+            return student.float().sum()  # a batch of words all cut off: nothing to match
+        return softmax_kl(student, teacher, temperature)
+
+    def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(entity["entity"] for entity in prediction["entities"])
+
+    def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
+        if not prediction["entities"]:
+            return None
+        return float(np.mean([entity["score"] for entity in prediction["entities"]]))
+
+    def class_categories(self, names: list[str]) -> list[str]:
+        """Entity types (from the B-/I- tags), the categories monitoring counts."""
+        return sorted({name.split("-", 1)[1] for name in names if "-" in name})
+
+    def label_items(self, record: Record) -> tuple[str, ...]:
+        """The entity types of a tagged sentence (one per B- tag)."""
+        return tuple(tag[2:] for tag in record.label or () if tag.startswith("B-"))
+
+
+TASK = NerTask()

@@ -10,16 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
 from tuneforge.tasks._encoding import Features, tokenize_texts
-
-AUTO_CLASS = "AutoModelForSequenceClassification"
+from tuneforge.tasks.base import TaskDefaults
 
 
 def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
-    return ["value"]
+    return ["value"]  # one output; data.labels cannot be set for regression (a config error)
 
 
 def fit_metadata(train: list[Record], names: list[str]) -> dict[str, Any]:
@@ -52,16 +53,6 @@ def encode(
     return features
 
 
-def tune_metadata(
-    logits: np.ndarray,
-    records: list[Record],
-    names: list[str],
-    metadata: dict[str, Any],
-    config: RunConfig,
-) -> dict[str, Any]:
-    return metadata
-
-
 def to_original_unit(logits: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
     return logits.reshape(-1) * metadata["target_std"] + metadata["target_mean"]
 
@@ -88,3 +79,39 @@ def predict(
     metadata: dict[str, Any],
 ) -> list[dict[str, Any]]:
     return [{"value": float(value)} for value in to_original_unit(logits, metadata)]
+
+
+class RegressionTask(TaskDefaults):
+    """A number per text: one output, mean-squared error on standardised targets."""
+
+    name = "regression"
+    auto_class = "AutoModelForSequenceClassification"
+    default_metric = "r2"  # scale-free, unlike mse
+    peft_task_type = "SEQ_CLS"
+    class_statistic = "predicted_value"
+
+    label_names = staticmethod(label_names)
+    fit_metadata = staticmethod(fit_metadata)
+    head_config = staticmethod(head_config)
+    encode = staticmethod(encode)
+    compute_metrics = staticmethod(compute_metrics)
+    predict = staticmethod(predict)
+
+    def soft_label_loss(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        temperature: float,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        # No distribution to soften: the student matches the teacher's output directly.
+        return F.mse_loss(student_logits.float(), teacher_logits.float())
+
+    def observed_value(self, prediction: dict[str, Any]) -> float | None:
+        return float(prediction["value"])
+
+    def label_items(self, record: Record) -> tuple[str, ...]:
+        return ()
+
+
+TASK = RegressionTask()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import get_args
 
+from tuneforge.config import TaskType
 from tuneforge.errors import ConfigError
 
-TASK_TEMPLATES = ("classification", "multilabel", "regression", "ner")
+TASK_TEMPLATES: tuple[str, ...] = get_args(TaskType)
 
 
 def starter_config_text(task: str) -> str:

@@ -17,7 +17,7 @@ def test_adaptation_full_trains_everything(make_base):
     base = make_base("classification")
     base.bert.embeddings.requires_grad_(False)
 
-    model = apply_adaptation(base, AdaptationConfig(method="full"), "classification")
+    model = apply_adaptation(base, AdaptationConfig(method="full"), "SEQ_CLS")
 
     assert model is base
     assert count_parameters(model) == (_base_total(base), _base_total(base))
@@ -27,7 +27,7 @@ def test_adaptation_full_can_freeze_word_embeddings(make_base):
     base = make_base("classification")
     config = AdaptationConfig(method="full", freeze_word_embeddings=True)
 
-    model = apply_adaptation(base, config, "classification")
+    model = apply_adaptation(base, config, "SEQ_CLS")
 
     vocabulary = model.bert.embeddings.word_embeddings.weight
     assert not vocabulary.requires_grad
@@ -51,7 +51,7 @@ def test_adaptation_count_parameters_adds_adapter_once(make_base, method, marker
         base.classifier.weight.numel() + base.classifier.bias.numel(),
     )
 
-    model = apply_adaptation(base, AdaptationConfig(method=method), "classification")
+    model = apply_adaptation(base, AdaptationConfig(method=method), "SEQ_CLS")
 
     assert isinstance(model, PeftModel)
     added = sum(param.numel() for name, param in model.named_parameters() if marker in name)
@@ -62,7 +62,9 @@ def test_adaptation_count_parameters_bottleneck(make_base):
     base = make_base("ner")
     base_total = _base_total(base)
 
-    model = apply_adaptation(base, AdaptationConfig(method="bottleneck", bottleneck_size=8), "ner")
+    model = apply_adaptation(
+        base, AdaptationConfig(method="bottleneck", bottleneck_size=8), "TOKEN_CLS"
+    )
 
     adapters = sum(param.numel() for name, param in model.named_parameters() if ".adapter." in name)
     hidden = base.config.hidden_size
@@ -74,6 +76,6 @@ def test_adaptation_count_parameters_bottleneck(make_base):
 
 def test_adaptation_adalora_passes_total_steps(make_base):
     model = apply_adaptation(
-        make_base("classification"), AdaptationConfig(method="adalora"), "classification", 10
+        make_base("classification"), AdaptationConfig(method="adalora"), "SEQ_CLS", 10
     )
     assert model.peft_config["default"].total_step == 10

@@ -11,6 +11,7 @@ from tuneforge.adapt import count_parameters
 from tuneforge.adapt.peft_methods import after_optimizer_step_hook, apply_peft
 from tuneforge.config import AdaptationConfig
 from tuneforge.errors import ConfigError
+from tuneforge.tasks import get_task
 
 from ._tiny_model import eval_logits, optimizer_step
 
@@ -35,7 +36,7 @@ CASES.remove(("prompt", "ner"))  # unsupported, see test_peft_methods_prompt_ner
 
 def _adapt(make_base, method: str, task: str, **fields):
     config = AdaptationConfig(method=method, lora_rank=4, num_virtual_tokens=4, **fields)
-    return apply_peft(make_base(task), config, task, total_steps=5)
+    return apply_peft(make_base(task), config, get_task(task).peft_task_type, total_steps=5)
 
 
 @pytest.mark.parametrize(("method", "task"), CASES)
@@ -71,7 +72,7 @@ def test_peft_methods_one_step_moves_adapter_not_base(make_base, make_batch, met
 
 def test_peft_methods_prompt_ner_is_rejected(make_base):
     with pytest.raises(
-        ConfigError, match=r"prompt is not supported for task ner.*Use method prefix"
+        ConfigError, match=r"prompt is not supported for TOKEN_CLS.*task.type ner.*Use method prefix"
     ):
         _adapt(make_base, "prompt", "ner")
 
@@ -94,20 +95,22 @@ def test_peft_methods_prompt_ner_restriction_still_needed(make_base, make_batch)
 def test_peft_methods_adalora_requires_total_steps(make_base):
     config = AdaptationConfig(method="adalora")
     with pytest.raises(ValueError, match="total_steps"):
-        apply_peft(make_base("classification"), config, "classification")
+        apply_peft(make_base("classification"), config, "SEQ_CLS")
 
 
 def test_peft_methods_adalora_target_rank_above_rank_is_config_error(make_base):
     config = AdaptationConfig(method="adalora", lora_rank=2, adalora_target_rank=4)
     with pytest.raises(ConfigError, match="adalora_target_rank"):
-        apply_peft(make_base("classification"), config, "classification", total_steps=3)
+        apply_peft(make_base("classification"), config, "SEQ_CLS", total_steps=3)
 
 
 @pytest.mark.parametrize("task", ["classification", "ner"])
 def test_peft_methods_adalora_hook_allocates_rank_budget(make_base, make_batch, task):
     total_steps = 4
     config = AdaptationConfig(method="adalora", lora_rank=4, adalora_target_rank=2)
-    model = apply_peft(make_base(task), config, task, total_steps=total_steps)
+    model = apply_peft(
+        make_base(task), config, get_task(task).peft_task_type, total_steps=total_steps
+    )
     hook = after_optimizer_step_hook(model)
     batch = make_batch(task)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -128,7 +131,7 @@ def test_peft_methods_adalora_hook_allocates_rank_budget(make_base, make_batch, 
 
 def test_peft_methods_adalora_hook_needs_gradients(make_base, make_batch):
     config = AdaptationConfig(method="adalora", lora_rank=4, adalora_target_rank=2)
-    model = apply_peft(make_base("classification"), config, "classification", total_steps=4)
+    model = apply_peft(make_base("classification"), config, "SEQ_CLS", total_steps=4)
     optimizer = optimizer_step(model, make_batch("classification"))
     optimizer.zero_grad(set_to_none=True)
 

@@ -11,6 +11,7 @@ from transformers import AutoModelForSequenceClassification, AutoModelForTokenCl
 from tuneforge.adapt import apply_adaptation, load_adapted_model, save_adapted_model
 from tuneforge.config import AdaptationConfig
 from tuneforge.errors import ModelError
+from tuneforge.tasks import get_task
 
 from ._tiny_model import eval_logits, optimizer_step
 
@@ -38,7 +39,7 @@ ROUNDTRIPS = [
 
 def _trained(make_base, make_batch, method, task, save="merged"):
     config = AdaptationConfig(method=method, save=save, lora_rank=4, num_virtual_tokens=4)
-    model = apply_adaptation(make_base(task), config, task, total_steps=5)
+    model = apply_adaptation(make_base(task), config, get_task(task).peft_task_type, total_steps=5)
     optimizer_step(model, make_batch(task))  # so that no adapter is still at its identity init
     return model, config
 

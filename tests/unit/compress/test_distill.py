@@ -14,12 +14,16 @@ from tuneforge.compress.distill import (
     distill,
     distillation_loss,
     evenly_spread_layers,
-    soft_target_loss,
     student_from_teacher,
 )
 from tuneforge.compress.methods import CompressOptions, SourceRun
 from tuneforge.errors import ConfigError
 from tuneforge.inference import collate
+from tuneforge.tasks import get_task
+
+
+def soft_target_loss(task_type, student, teacher, temperature, labels=None):
+    return get_task(task_type).soft_label_loss(student, teacher, temperature, labels)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from tuneforge.config import label_kind_of
 from tuneforge.data import Record, split_records
 from tuneforge.data.split import sample_records, stratify_keys
 
@@ -66,7 +67,7 @@ def test_split_tiny_data_falls_back_to_a_random_split(make_config):
     ],
 )
 def test_split_stratify_keys_per_task(task, labels, expected):
-    assert stratify_keys(records_with(labels), task) == expected
+    assert stratify_keys(records_with(labels), label_kind_of(task)) == expected
 
 
 def test_split_regression_spreads_the_target_range(make_config):

@@ -10,7 +10,6 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 
 from tuneforge.evaluate import (
     classification_metrics,
-    default_metric,
     expected_calibration_error,
     higher_is_better,
     multilabel_metrics,
@@ -175,24 +174,6 @@ def test_metrics_results_are_plain_json() -> None:
     for result in results:
         _assert_plain_json(result)
         json.dumps(result, allow_nan=False)
-
-
-@pytest.mark.parametrize(
-    ("task_type", "metric"),
-    [
-        ("classification", "macro_f1"),
-        ("multilabel", "micro_f1"),
-        ("regression", "r2"),
-        ("ner", "f1"),
-    ],
-)
-def test_metrics_default_metric_per_task(task_type, metric) -> None:
-    assert default_metric(task_type) == metric
-
-
-def test_metrics_default_metric_rejects_unknown_task() -> None:
-    with pytest.raises(ValueError, match="classification"):
-        default_metric("generation")
 
 
 @pytest.mark.parametrize(

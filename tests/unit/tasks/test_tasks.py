@@ -11,7 +11,6 @@ import torch
 import transformers
 
 from tuneforge.data.records import Record
-from tuneforge.evaluate import default_metric
 from tuneforge.inference import collate, forward_logits
 from tuneforge.tasks import TASKS, get_task
 
@@ -53,7 +52,33 @@ def test_tasks_registry_covers_every_config_task_type():
     from tuneforge.config import TaskType
 
     assert set(TASKS) == set(get_args(TaskType))
-    assert get_task("ner").AUTO_CLASS == "AutoModelForTokenClassification"
+    assert get_task("ner").auto_class == "AutoModelForTokenClassification"
+    assert all(task.name == name for name, task in TASKS.items())
+
+
+@pytest.mark.parametrize(
+    ("task_type", "metric"),
+    [
+        ("classification", "macro_f1"),
+        ("multilabel", "micro_f1"),
+        ("regression", "r2"),
+        ("ner", "f1"),
+    ],
+)
+def test_tasks_default_metric_per_task(task_type, metric) -> None:
+    assert get_task(task_type).default_metric == metric
+
+
+def test_tasks_unknown_type_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="classification"):
+        get_task("generation")
+
+
+@pytest.mark.parametrize("task_type", sorted(TASKS))
+def test_tasks_satisfy_the_protocol(task_type) -> None:
+    from tuneforge.tasks import Task
+
+    assert isinstance(get_task(task_type), Task)
 
 
 @pytest.mark.parametrize("task_type", sorted(RECORDS))
@@ -65,7 +90,7 @@ def test_tasks_encoded_labels_train_the_head_they_configure(
     names = task.label_names(records, None)
     metadata = task.fit_metadata(records, names)
     torch.manual_seed(0)
-    model = getattr(transformers, task.AUTO_CLASS).from_pretrained(
+    model = getattr(transformers, task.auto_class).from_pretrained(
         minilm_path, num_hidden_layers=1, **task.head_config(names, metadata)
     )
     features = task.encode(records, tokenizer, names, 32, metadata)
@@ -84,5 +109,5 @@ def test_tasks_encoded_labels_train_the_head_they_configure(
 
     assert torch.isfinite(loss) and loss.item() > 0
     assert math.isfinite(mean_loss)
-    assert isinstance(metrics[default_metric(task_type)], float)
+    assert isinstance(metrics[task.default_metric], float)
     assert len(predictions) == len(records)

@@ -1,0 +1,154 @@
+"""The Task protocol: everything that differs between task heads, as one typed value.
+
+The pipeline, the training loop, evaluation, prediction, compression and monitoring hold a
+``Task`` and call its methods; they never compare task-type strings. A new kind of task (text
+generation next) is one new module here with one class that fills in this protocol.
+
+``TaskDefaults`` holds the behaviour most tasks share; a task class lists it as a base only to
+take those defaults (the Protocol is the interface, the base class adds no state).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from tuneforge.data.records import Record
+from tuneforge.tasks._encoding import Features
+
+# How monitoring summarises a task's predictions: a distribution over classes (one per input),
+# per-label positive rates (labels co-occur), or a numeric distribution.
+ClassStatistic = Literal["predicted_class", "label_positive_rate", "entity_type", "predicted_value"]
+PaddingSide = Literal["right", "left"]
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a task head is: how labels become features, logits become metrics and predictions."""
+
+    name: ClassVar[str]
+    """The config's task.type value."""
+    auto_class: ClassVar[str]
+    """The transformers Auto class of the head, e.g. AutoModelForSequenceClassification."""
+    default_metric: ClassVar[str]
+    """Validation metric that picks the best checkpoint when training.metric_for_best is unset."""
+    peft_task_type: ClassVar[str]
+    """peft's TaskType value of the head: SEQ_CLS, TOKEN_CLS (CAUSAL_LM for generation)."""
+    class_statistic: ClassVar[ClassStatistic]
+    """What monitoring compares between reference and live traffic."""
+    padding_side: ClassVar[PaddingSide]
+    """Where batches are padded: right for encoders; left for decoders that generate."""
+    has_classes: ClassVar[bool]
+    """Whether labels are classes (imbalance, baselines and unseen-class checks apply)."""
+
+    def label_names(self, records: list[Record], declared: list[str] | None) -> list[str]: ...
+
+    def fit_metadata(self, train: list[Record], names: list[str]) -> dict[str, Any]: ...
+
+    def head_config(self, names: list[str], metadata: dict[str, Any]) -> dict[str, Any]: ...
+
+    def encode(
+        self,
+        records: list[Record],
+        tokenizer: Any,
+        names: list[str],
+        max_seq_length: int,
+        metadata: dict[str, Any],
+    ) -> list[Features]: ...
+
+    def stack_logits(self, rows: list[np.ndarray]) -> Any: ...
+
+    def tune_metadata(
+        self,
+        logits: Any,
+        records: list[Record],
+        names: list[str],
+        metadata: dict[str, Any],
+        config: Any,
+    ) -> dict[str, Any]: ...
+
+    def compute_metrics(
+        self,
+        logits: Any,
+        records: list[Record],
+        features: list[Features],
+        names: list[str],
+        metadata: dict[str, Any],
+        config: Any,
+    ) -> dict[str, Any]: ...
+
+    def predict(
+        self,
+        logits: Any,
+        texts: list[str],
+        features: list[Features],
+        names: list[str],
+        metadata: dict[str, Any],
+    ) -> list[dict[str, Any]]: ...
+
+    def unlabelled_record(self, text: str, index: int) -> Record: ...
+
+    def soft_label_loss(
+        self,
+        student_logits: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        temperature: float,
+        labels: torch.Tensor | None,
+    ) -> torch.Tensor: ...
+
+    def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]: ...
+
+    def observed_confidence(self, prediction: dict[str, Any]) -> float | None: ...
+
+    def observed_value(self, prediction: dict[str, Any]) -> float | None: ...
+
+    def class_categories(self, names: list[str]) -> list[str]: ...
+
+    def label_items(self, record: Record) -> tuple[str, ...]: ...
+
+
+class TaskDefaults:
+    """Defaults shared by most tasks: sequence-level logits, no metadata to fit or tune, no
+    confidence or value to monitor, classes named by the label names."""
+
+    padding_side: ClassVar[PaddingSide] = "right"
+    has_classes: ClassVar[bool] = False
+
+    def fit_metadata(self, train: list[Record], names: list[str]) -> dict[str, Any]:
+        return {}
+
+    def stack_logits(self, rows: list[np.ndarray]) -> Any:
+        """One (n, labels) array: the per-example logits of a sequence-level head."""
+        return np.stack(rows) if rows else np.zeros((0, 0))
+
+    def tune_metadata(
+        self,
+        logits: Any,
+        records: list[Record],
+        names: list[str],
+        metadata: dict[str, Any],
+        config: Any,
+    ) -> dict[str, Any]:
+        return metadata
+
+    def unlabelled_record(self, text: str, index: int) -> Record:
+        return Record(text=text, label=None, source=f"input:{index + 1}")
+
+    def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
+        return None
+
+    def observed_value(self, prediction: dict[str, Any]) -> float | None:
+        return None
+
+    def class_categories(self, names: list[str]) -> list[str]:
+        return list(names)
+
+    def label_items(self, record: Record) -> tuple[str, ...]:
+        """The class names a labelled record carries (empty for numeric targets)."""
+        label = record.label
+        return tuple(label) if isinstance(label, tuple) else (str(label),)
