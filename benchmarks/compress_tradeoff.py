@@ -76,12 +76,13 @@ def time_in_child(
     from tuneforge.compress.methods import evaluation_records
     from tuneforge.compress.run import measurement_records
     from tuneforge.inference import OnnxTaskModel
-    from tuneforge.predict import load_predictor, read_task_file
+    from tuneforge.predict import load_predictor
+    from tuneforge.run.info import read_run_info
 
     records = measurement_records(evaluation_records(run_copy), examples)
     torch.set_num_threads(threads)
     if model_run == "pipeline":
-        max_length = read_task_file(run_copy / "model")["max_seq_length"]
+        max_length = read_run_info(run_copy / "model").max_seq_length
         texts = [record.text for record in records]
         per_s = pipeline_throughput(run_copy / "model", texts, repeats, max_length, threads)
         return {"throughput_per_s": per_s}
@@ -243,7 +244,7 @@ def main() -> None:
     from tuneforge.compress.run import measurement_records
     from tuneforge.compress.sweep import REPORT_DIR, sweep_methods, sweep_run
     from tuneforge.inference import physical_cores
-    from tuneforge.predict import read_task_file
+    from tuneforge.run.info import read_run_info
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=DEFAULT_RUN, help="a finished BBC News run")
@@ -298,7 +299,7 @@ def main() -> None:
             sweep_seconds = None
         else:
             run_copy = copy_run(args.run, work_dir)
-            task_type = read_task_file(run_copy / "model")["task"]
+            task_type = read_run_info(run_copy / "model").task
             methods = (
                 args.methods.split(",")
                 if args.methods
@@ -313,7 +314,7 @@ def main() -> None:
                 evaluation_records(run_copy), options.measure_examples
             )
         ]
-        max_length = read_task_file(run_copy / "model")["max_seq_length"]
+        max_length = read_run_info(run_copy / "model").max_seq_length
         ceilings = _harness.inference_ceilings(run_copy / "model", texts, max_length, threads)
         rows = sweep["rows"]
         if args.timing_rounds > 0:

@@ -73,10 +73,10 @@ def run_pipeline(run_dir: Path, quick: bool) -> dict[str, Any]:
     from transformers import pipeline
 
     from tuneforge.pipeline import set_threads
-    from tuneforge.predict import read_task_file
+    from tuneforge.run.info import read_run_info
 
     set_threads(None)
-    max_length = read_task_file(run_dir / "model")["max_seq_length"]
+    max_length = read_run_info(run_dir / "model").max_seq_length
     classifier = pipeline("text-classification", model=str(run_dir / "model"), device=-1)
 
     def predict(batch: list[str]) -> list[str]:
@@ -97,7 +97,7 @@ def ensure_run(run_dir: Path) -> Path:
     """A fine-tuned BBC News run to measure; trained once (1 epoch, subset) when missing."""
     from tuneforge.config import config_from_dict
     from tuneforge.pipeline import run
-    from tuneforge.run_dir import is_finished
+    from tuneforge.run.layout import is_finished
 
     if is_finished(run_dir):
         return run_dir
@@ -163,9 +163,9 @@ def _ceilings(run_dir: Path, quick: bool) -> dict[str, float]:
     """How fast any runtime could go on this CPU (see _harness.inference_ceilings): a
     prediction target above the ceiling's multiple of the pipeline is out of reach here."""
     from tuneforge.inference import physical_cores
-    from tuneforge.predict import read_task_file
+    from tuneforge.run.info import read_run_info
 
-    max_length = read_task_file(run_dir / "model")["max_seq_length"]
+    max_length = read_run_info(run_dir / "model").max_seq_length
     return _harness.inference_ceilings(
         run_dir / "model", _texts(quick), max_length, physical_cores()
     )

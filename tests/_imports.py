@@ -153,9 +153,19 @@ def runtime_graph(imports: Iterable[Import]) -> Graph:
     return {module: edges for module, edges in graph.items() if "." in module}
 
 
+# Modules that only describe a folder format (file names, the typed tuneforge.json) form a unit
+# of their own below their package: predict reads them while run.evaluation uses predict, and the
+# run package's __init__ re-exports nothing (it belongs to the format unit: importing run.info
+# runs it), so there is no cycle at run time. test_layers checks that this unit imports nothing
+# above it.
+FORMAT_MODULES = {"run": "run.format", "run.layout": "run.format", "run.info": "run.format"}
+
+
 def unit_of(module: str) -> str:
-    """`pkg.data.load` -> "data"; `pkg.predict` -> "predict" (a top-level subpackage or module)."""
-    return module.split(".")[1]
+    """`pkg.data.load` -> "data"; `pkg.predict` -> "predict" (a top-level subpackage or module);
+    `pkg.run.info` -> "run.format" (see FORMAT_MODULES)."""
+    parts = module.split(".")
+    return FORMAT_MODULES.get(".".join(parts[1:3]), parts[1])
 
 
 def _shortest_path(graph: Graph, sources: Iterable[str], is_goal) -> list[Import] | None:

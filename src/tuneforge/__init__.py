@@ -35,11 +35,11 @@ def load_predictor(run_dir: str | Path, device: str | None = None) -> Predictor:
     return _load(run_dir, device=device)
 
 
-def evaluate(run_dir: str | Path, data: str | Path | None = None) -> dict:
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict:
     """Metrics of a finished run on its test split or on another labelled file."""
-    from tuneforge.evaluate.run_evaluation import evaluate_run
+    from tuneforge.run.evaluation import evaluate_run as _evaluate_run
 
-    return evaluate_run(run_dir, data)
+    return _evaluate_run(run_dir, data)
 
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "RunConfig",
     "RunError",
     "TuneforgeError",
-    "evaluate",
+    "evaluate_run",
     "load_config",
     "load_predictor",
     "train",

@@ -93,7 +93,7 @@ def evaluate(
 ) -> None:
     """Score a run on its test split or on another labelled file."""
     from tuneforge.evaluate import metrics_table, per_class_table
-    from tuneforge.evaluate.run_evaluation import evaluate_run
+    from tuneforge.run.evaluation import evaluate_run
 
     metrics = evaluate_run(run_dir, data)
     console.print(metrics_table(metrics, title=f"{run_dir.name} on {data or 'test split'}"))
@@ -119,8 +119,8 @@ def predict(
     ] = None,
 ) -> None:
     """Predict labels for texts given on the command line or in a file."""
-    from tuneforge.batch_prediction import predict_file
     from tuneforge.predict import load_predictor
+    from tuneforge.run.batch_prediction import predict_file
 
     if bool(text) == bool(input_path):
         raise TuneforgeError("Give either --text (one or more) or --input FILE with --output FILE.")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
 from tuneforge.console import console
+from tuneforge.run import layout
 
 
 def inspect_data(config: RunConfig, default_run_name: str = "run") -> Path:

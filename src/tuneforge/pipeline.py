@@ -9,11 +9,11 @@ from typing import Any
 
 import torch
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
+from tuneforge.run import layout
 
 # The fast tokenizer's own thread pool would warn (and can deadlock) once a process forks.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -158,7 +158,7 @@ def run(
         results["test"] = score(model, splits.test, test_features)
 
     # 6. Save: the model, then the reports; metrics.json last marks the run finished.
-    from tuneforge.run_outputs import save_run_outputs
+    from tuneforge.run.outputs import save_run_outputs
 
     headline = results.get("test") or results.get("validation") or {}
     save_run_outputs(

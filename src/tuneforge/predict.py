@@ -5,7 +5,6 @@ Imports nothing from `train/`: serving a model must not pull in the training loo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,9 @@ from tuneforge.inference import (
     resolve_precision,
 )
 from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
+from tuneforge.run.info import TORCH_INT8, RunInfo, read_run_info
+from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import Task, get_task
-
-MODEL_DIR = "model"
-TASK_FILE = "tuneforge.json"
-TORCH_INT8 = "torch-int8-dynamic"
 
 
 @dataclass
@@ -72,16 +69,6 @@ class Predictor:
         return self.task.predict(logits, texts, features, self.label_names, self.metadata)
 
 
-def read_task_file(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / TASK_FILE
-    if not path.is_file():
-        raise RunError(
-            f"{model_dir} has no {TASK_FILE}: it is not the model folder of a finished tuneforge "
-            "run. Point at runs/<run> after `tuneforge train` has completed."
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def load_predictor(
     run_dir: str | Path, device: str | None = None, batch_size: int = 64
 ) -> Predictor:
@@ -95,19 +82,19 @@ def load_predictor(
         RunError: the folder is not a finished run.
     """
     run_dir = Path(run_dir)
-    model_dir = run_dir if (run_dir / TASK_FILE).is_file() else run_dir / MODEL_DIR
+    model_dir = run_dir if (run_dir / INFO_FILE).is_file() else run_dir / MODEL_DIR
     if not model_dir.is_dir():
         raise RunError(f"{run_dir} is not a tuneforge run folder (no {MODEL_DIR}/ inside).")
-    info = read_task_file(model_dir)
-    task = get_task(info["task"])
-    backend = info.get("backend", "torch")
+    info = read_run_info(model_dir)
+    task = get_task(info.task)
+    backend = info.backend
     model: torch.nn.Module | OnnxTaskModel
     if backend == "onnxruntime":
         # ONNX Runtime's CPU provider: quantised kernels and fused attention live there.
         torch_device = torch.device("cpu")
-        model = OnnxTaskModel(model_dir / info["onnx_file"])
+        model = OnnxTaskModel(model_dir / info.onnx_file)
     else:
-        int8 = info.get("quantization") == TORCH_INT8
+        int8 = info.quantization == TORCH_INT8
         # Dynamically quantised Linear layers only have CPU kernels.
         torch_device = torch.device(
             "cpu" if int8 else device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -126,43 +113,43 @@ def load_predictor(
     return Predictor(
         model=model,
         tokenizer=load_tokenizer(str(model_dir)),
-        task_type=info["task"],
-        label_names=info["label_names"],
-        metadata=info["metadata"],
-        max_seq_length=info["max_seq_length"],
+        task_type=info.task,
+        label_names=info.label_names,
+        metadata=info.metadata,
+        max_seq_length=info.max_seq_length,
         device=torch_device,
         precision=precision,
         batch_size=batch_size,
     )
 
 
-def _precision(info: dict[str, Any], backend: str, device: torch.device) -> str:
+def _precision(info: RunInfo, backend: str, device: torch.device) -> str:
     # Quantised and ONNX models compute in their own number formats: no bf16 autocast on top.
-    if backend != "torch" or info.get("quantization"):
+    if backend != "torch" or info.quantization:
         return "fp32"
-    return resolve_precision(info.get("precision", "fp32"), device)
+    return resolve_precision(info.precision, device)
 
 
-def load_torch_model(model_dir: Path, info: dict[str, Any] | None = None) -> torch.nn.Module:
+def load_torch_model(model_dir: Path, info: RunInfo | None = None) -> torch.nn.Module:
     """The PyTorch model of a run's model folder (fp32; a peft/bottleneck wrapper for adapter
     saves), as saved: no quantisation, not moved to a device."""
-    info = info if info is not None else read_task_file(model_dir)
-    return _load_model(model_dir, info, get_task(info["task"]))
+    info = info if info is not None else read_run_info(model_dir)
+    return _load_model(model_dir, info, get_task(info.task))
 
 
-def _load_model(model_dir: Path, info: dict[str, Any], task: Task) -> torch.nn.Module:
+def _load_model(model_dir: Path, info: RunInfo, task: Task) -> torch.nn.Module:
     import transformers
 
     auto_class = getattr(transformers, task.auto_class)
-    if info["saved_as"] != "adapter":
+    if info.saved_as != "adapter":
         return load_pretrained(auto_class, str(model_dir))
     from tuneforge.adapt import load_adapted_model
 
     def load_base() -> torch.nn.Module:
-        overrides = task.head_config(info["label_names"], info["metadata"])
-        if info.get("num_hidden_layers"):
-            overrides["num_hidden_layers"] = info["num_hidden_layers"]
-        source = resolve_model_source(info["base_model"])
+        overrides = task.head_config(info.label_names, info.metadata)
+        if info.num_hidden_layers:
+            overrides["num_hidden_layers"] = info.num_hidden_layers
+        source = resolve_model_source(info.base_model)
         return load_pretrained(auto_class, source, **overrides)
 
     return load_adapted_model(model_dir, load_base)

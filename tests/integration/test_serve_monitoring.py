@@ -19,7 +19,7 @@ import pytest
 from _configs import bbc_articles, learned_bbc_run
 
 from tuneforge.registry import open_registry
-from tuneforge.run_dir import read_records
+from tuneforge.run.layout import read_records
 from tuneforge.serve.process import serve_subprocess
 
 pytestmark = pytest.mark.integration

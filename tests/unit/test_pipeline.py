@@ -22,10 +22,10 @@ from _configs import (
 
 from tuneforge.config import config_from_dict
 from tuneforge.errors import DataError, RunError
-from tuneforge.evaluate.run_evaluation import evaluate_run
 from tuneforge.pipeline import RunResult, run
 from tuneforge.predict import load_predictor
-from tuneforge.run_dir import prepare_run_dir
+from tuneforge.run.evaluation import evaluate_run
+from tuneforge.run.layout import prepare_run_dir
 
 RUN_FILES = (
     "config.yaml",

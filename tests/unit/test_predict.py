@@ -94,7 +94,7 @@ def test_predict_model_folder_without_task_file_names_it(tmp_path: Path) -> None
 def test_predict_does_not_import_the_training_loop() -> None:
     """Serving loads models through predict; it must not pull in train/ (or peft, accelerate)."""
     code = (
-        "import sys, tuneforge.predict, tuneforge.batch_prediction; "
+        "import sys, tuneforge.predict, tuneforge.run.batch_prediction; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'peft', 'accelerate'} "
         "or m.startswith('tuneforge.train')))"
     )

@@ -24,7 +24,8 @@ def compress_command(
     from tuneforge.compress.report import tradeoff_markdown, tradeoff_rows
     from tuneforge.compress.run import compress_run
     from tuneforge.compress.sweep import REPORT_DIR, sweep_run
-    from tuneforge.predict import MODEL_DIR, read_task_file
+    from tuneforge.run.info import read_run_info
+    from tuneforge.run.layout import MODEL_DIR
 
     if bool(method) == sweep:
         raise TuneforgeError("Give either --method NAME or --sweep (every method).")
@@ -39,6 +40,6 @@ def compress_command(
         console.print(f"[green]Trade-off report written to {run_dir / REPORT_DIR}[/]")
         return
     original, compressed = compress_run(run_dir, str(method), options, output, overwrite=overwrite)
-    task_type = read_task_file(compressed.run_dir / MODEL_DIR)["task"]
+    task_type = read_run_info(compressed.run_dir / MODEL_DIR).task
     console.print(Markdown(tradeoff_markdown(tradeoff_rows(task_type, [original, compressed]))))
     console.print(f"[green]Compressed run saved to {compressed.run_dir}[/]")

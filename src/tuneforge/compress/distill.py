@@ -61,7 +61,7 @@ def distill(source: SourceRun, model_dir: Path, options: CompressOptions) -> dic
             get_task(source.task_type),
             options.temperature,
             options.distill_alpha,
-            resolve_precision(source.task_info.get("precision", "fp32"), device),
+            resolve_precision(source.info.precision, device),
             recorder,
         )
     )
@@ -136,12 +136,12 @@ def load_student_model(source: SourceRun, name: str) -> nn.Module:
     if load_tokenizer(location).get_vocab() != source.tokenizer.get_vocab():
         raise ConfigError(
             f"--method {METHOD}: student_model {name!r} uses a different tokenizer vocabulary "
-            f"than the teacher {source.task_info.get('base_model')!r}; a student must read the "
+            f"than the teacher {source.info.base_model!r}; a student must read the "
             "same token ids. Choose a model of the same family, or leave student_model unset to "
             "cut the teacher's layers."
         )
     task = get_task(source.task_type)
-    head = task.head_config(source.label_names, source.task_info["metadata"])
+    head = task.head_config(source.label_names, source.info.metadata)
     return load_pretrained(getattr(transformers, task.auto_class), location, **head).float()
 
 

@@ -60,7 +60,7 @@ def prune_heads(source: SourceRun, model_dir: Path, options: CompressOptions) ->
         tolerance=options.parity_tolerance,
     )
     kept = [layer.self.num_attention_heads for layer in layers]
-    source.write_task_info(
+    source.write_info(
         model_dir,
         **onnx_task_info(),
         metadata=metadata,

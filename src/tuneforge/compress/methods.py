@@ -15,12 +15,13 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneforge import run_dir as layout
-from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig, load_config
 from tuneforge.data.records import Record, Splits
 from tuneforge.errors import RunError, TuneforgeError
-from tuneforge.predict import MODEL_DIR, TASK_FILE, load_torch_model, read_task_file
+from tuneforge.predict import load_torch_model
+from tuneforge.run import layout
+from tuneforge.run.info import RunInfo, read_run_info, write_run_info
+from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import TASKS, get_task
 
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
@@ -142,7 +143,7 @@ class SourceRun:
 
     run_dir: Path
     config: RunConfig
-    task_info: dict[str, Any]
+    info: RunInfo
     tokenizer: Any
     _splits: Splits | None = field(default=None, repr=False)
 
@@ -157,21 +158,21 @@ class SourceRun:
 
         run_dir = Path(run_dir)
         model_dir = run_dir / MODEL_DIR
-        if not (run_dir / layout.CONFIG_FILE).is_file() or not (model_dir / TASK_FILE).is_file():
+        if not (run_dir / layout.CONFIG_FILE).is_file() or not (model_dir / INFO_FILE).is_file():
             raise RunError(
                 f"{run_dir} is not a finished tuneforge run (it needs {layout.CONFIG_FILE} and "
-                f"{MODEL_DIR}/{TASK_FILE}). Point at runs/<run> after `tuneforge train`."
+                f"{MODEL_DIR}/{INFO_FILE}). Point at runs/<run> after `tuneforge train`."
             )
-        task_info = read_task_file(model_dir)
-        if task_info.get("backend", "torch") != "torch":
+        info = read_run_info(model_dir)
+        if info.backend != "torch":
             raise CompressionError(
-                f"{run_dir} is already a compressed {task_info['backend']} model; compress the "
+                f"{run_dir} is already a compressed {info.backend} model; compress the "
                 "original PyTorch run instead."
             )
         return cls(
             run_dir=run_dir,
             config=load_config(run_dir / layout.CONFIG_FILE),
-            task_info=task_info,
+            info=info,
             tokenizer=load_tokenizer(str(model_dir)),
         )
 
@@ -181,15 +182,15 @@ class SourceRun:
 
     @property
     def task_type(self) -> str:
-        return self.task_info["task"]
+        return self.info.task
 
     @property
     def label_names(self) -> list[str]:
-        return self.task_info["label_names"]
+        return self.info.label_names
 
     @property
     def max_seq_length(self) -> int:
-        return self.task_info["max_seq_length"]
+        return self.info.max_seq_length
 
     def load_model(self) -> torch.nn.Module:
         """A fresh fp32 copy of the run's model in eval mode; LoRA-style adapters merged.
@@ -197,9 +198,9 @@ class SourceRun:
         Raises:
             CompressionError: the run saved only a prefix/prompt/bottleneck adapter.
         """
-        model = load_torch_model(self.model_dir, self.task_info)
-        if self.task_info.get("saved_as") == "adapter":
-            method = self.task_info.get("adaptation")
+        model = load_torch_model(self.model_dir, self.info)
+        if self.info.saved_as == "adapter":
+            method = self.info.adaptation
             if method not in _MERGEABLE_ADAPTERS:
                 raise CompressionError(
                     f"{self.run_dir} saved a {method} adapter, which cannot be merged into the "
@@ -227,21 +228,21 @@ class SourceRun:
             self.tokenizer,
             self.label_names,
             self.max_seq_length,
-            self.task_info["metadata"],
+            self.info.metadata,
         )
 
-    def write_task_info(self, model_dir: Path, **changes: Any) -> dict[str, Any]:
+    def write_info(self, model_dir: Path, **changes: Any) -> RunInfo:
         """Write ``tuneforge.json`` into ``model_dir``: the source's, with ``changes`` applied,
         and the tokenizer next to it. A PyTorch save gets ``saved_as: full``."""
-        info = {**self.task_info, "saved_as": "full", **changes}
+        info = self.info.replace(**{"saved_as": "full", **changes})
         self.tokenizer.save_pretrained(model_dir)
-        write_json_atomic(info, Path(model_dir) / TASK_FILE)
+        write_run_info(info, Path(model_dir))
         return info
 
     def save_torch_model(self, model: torch.nn.Module, model_dir: Path, **changes: Any) -> None:
         """Save a plain transformers model (safetensors) with tokenizer and ``tuneforge.json``."""
         model.save_pretrained(model_dir, safe_serialization=True)
-        self.write_task_info(model_dir, **changes)
+        self.write_info(model_dir, **changes)
 
 
 def options_from_overrides(overrides: list[str] | None) -> CompressOptions:

@@ -40,7 +40,7 @@ _DEFAULT_TEXTS = (
 
 def onnx_task_info(quantization: str | None = None) -> dict[str, Any]:
     """The ``tuneforge.json`` keys that make ``load_predictor`` run ``model/model.onnx`` with
-    ONNX Runtime: pass them to ``SourceRun.write_task_info(model_dir, **onnx_task_info())``."""
+    ONNX Runtime: pass them to ``SourceRun.write_info(model_dir, **onnx_task_info())``."""
     return {
         "backend": "onnxruntime",
         "onnx_file": ONNX_FILE,

@@ -31,7 +31,7 @@ from tuneforge.compress.onnx_export import (
     quiet_logger,
 )
 from tuneforge.inference import collate
-from tuneforge.predict import TORCH_INT8
+from tuneforge.run.info import TORCH_INT8
 
 # Batches of this many calibration texts: the calibrator keeps every activation of a batch in
 # memory, and 8 x 128 tokens keeps that small while padding little within a batch.
@@ -144,7 +144,7 @@ def to_onnx(source: SourceRun, model_dir: Path, options: CompressOptions) -> dic
     with tempfile.TemporaryDirectory() as scratch:
         exported, details = _export_fp32(source, model, Path(scratch), options)
         exported.replace(model_dir / ONNX_FILE)
-    source.write_task_info(model_dir, **onnx_task_info(None))
+    source.write_info(model_dir, **onnx_task_info(None))
     return details
 
 
@@ -165,7 +165,7 @@ def to_onnx_int8_dynamic(
                 weight_type=QuantType.QInt8,
                 per_channel=options.per_channel,
             )
-    source.write_task_info(model_dir, **onnx_task_info("int8-dynamic"))
+    source.write_info(model_dir, **onnx_task_info("int8-dynamic"))
     return {**details, "weight_type": "int8", "per_channel": options.per_channel}
 
 
@@ -242,7 +242,7 @@ def to_onnx_int8_static(
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
             )
-    source.write_task_info(model_dir, **onnx_task_info("int8-static"))
+    source.write_info(model_dir, **onnx_task_info("int8-static"))
     return {
         **details,
         "calibration_examples": len(features),

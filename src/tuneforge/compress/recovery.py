@@ -72,11 +72,11 @@ def fine_tune_on_source(
         }
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = resolve_precision(source.task_info.get("precision", "fp32"), device)
+    precision = resolve_precision(source.info.precision, device)
     metric_for_best = config.training.metric_for_best or task.default_metric
     train_features = source.features("train")
     validation_features = source.features("validation")
-    metadata = source.task_info["metadata"]
+    metadata = source.info.metadata
 
     def evaluate_validation(model: torch.nn.Module) -> dict[str, float]:
         return validation_scores(model, source, splits.validation, validation_features, precision)
@@ -105,7 +105,7 @@ def fine_tune_on_source(
     model.eval()
     if splits.validation:
         logits, _ = _logits_and_loss(model, source, validation_features, precision)
-        names = source.task_info["label_names"]
+        names = source.info.label_names
         metadata = task.tune_metadata(logits, splits.validation, names, metadata, config)
     return FineTuneResult(state=state, metadata=metadata)
 
@@ -120,7 +120,7 @@ def recover_after_pruning(
         The task metadata for the new weights and the optimizer steps taken.
     """
     if options.recovery_epochs <= 0:
-        return source.task_info["metadata"], 0
+        return source.info.metadata, 0
     result = fine_tune_on_source(
         model, source, epochs=options.recovery_epochs, learning_rate=options.recovery_learning_rate
     )
@@ -137,10 +137,10 @@ def validation_scores(
     """The scalar metrics (and loss) of `model` on labelled records of the source run's task."""
     from tuneforge.evaluate import scalar_metrics
 
-    info = source.task_info
+    info = source.info
     logits, loss = _logits_and_loss(model, source, features, precision)
     metrics = _task(source).compute_metrics(
-        logits, records, features, info["label_names"], info["metadata"], source.config
+        logits, records, features, info.label_names, info.metadata, source.config
     )
     return scalar_metrics({"loss": loss, **metrics})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuneforge import run_dir as layout
-from tuneforge.predict import MODEL_DIR
+from tuneforge.run import layout
+from tuneforge.run.layout import MODEL_DIR
 
 if TYPE_CHECKING:
     from tuneforge.compress.methods import SourceRun
@@ -74,7 +74,7 @@ def write_compressed_model_card(
 ) -> None:
     """model_card.md (and model/README.md) of a compressed run, with the trade-off table."""
     rows = tradeoff_rows(source.task_type, variants)
-    info = source.task_info
+    info = source.info
     backend = "ONNX Runtime" if report["method"].startswith("onnx") else "PyTorch"
     details = "\n".join(
         f"- {key}: {value}" for key, value in report["details"].items() if _short(value)
@@ -89,8 +89,8 @@ def write_compressed_model_card(
     card = f"""# Model card: {name}
 
 Compressed with `tuneforge compress --method {report["method"]}` from the run
-`{report["source_run"]}` (base model `{info["base_model"]}`, task **{info["task"]}**,
-labels: {", ".join(info["label_names"][:30])}). Runs with {backend}.
+`{report["source_run"]}` (base model `{info.base_model}`, task **{info.task}**,
+labels: {", ".join(info.label_names[:30])}). Runs with {backend}.
 {chained}
 ## Trade-off, measured in one process against the original
 Test split of the source run ({variants[0].measurements["measured_examples"]} texts timed,

@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.compress.measure import measure_predictor
 from tuneforge.compress.methods import (
@@ -26,7 +25,9 @@ from tuneforge.compress.report import write_compressed_model_card
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 from tuneforge.inference import OnnxTaskModel, physical_cores
-from tuneforge.predict import MODEL_DIR, Predictor, load_predictor
+from tuneforge.predict import Predictor, load_predictor
+from tuneforge.run import layout
+from tuneforge.run.layout import MODEL_DIR
 
 COMPRESSION_FILE = "compression.json"
 # What a compressed run shares with its source: the same data, split and cleaning record, so

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.compress.methods import (
     CompressOptions,
@@ -21,6 +20,7 @@ from tuneforge.compress.report import plot_pareto, tradeoff_markdown, tradeoff_r
 from tuneforge.compress.run import Variant, compress_run, default_output_dir, measure_original
 from tuneforge.console import console
 from tuneforge.errors import TuneforgeError
+from tuneforge.run import layout
 
 REPORT_DIR = "compression"
 _CARD_MARKER = "<!-- tuneforge compress sweep -->"

@@ -200,7 +200,7 @@ def build_reference_profile(run_dir: Path, max_examples: int = MAX_PROFILE_EXAMP
     """
     from tuneforge.errors import RunError
     from tuneforge.predict import load_predictor
-    from tuneforge.run_dir import SPLITS_DIR, read_records
+    from tuneforge.run.layout import SPLITS_DIR, read_records
 
     run_dir = Path(run_dir)
     split, records = None, []

@@ -22,12 +22,10 @@ from pathlib import Path
 # Windows, where folders cannot be opened for fsync).
 from tuneforge._atomic import fsync_folder
 from tuneforge.registry.errors import RegistryError
-from tuneforge.run_dir import CHECKPOINTS_DIR, METRICS_FILE
+from tuneforge.run.layout import CHECKPOINTS_DIR, INFO_FILE, METRICS_FILE, MODEL_DIR
 
 ARTIFACTS_DIR = "artifacts"
 STAGING_DIR = ".staging"
-MODEL_DIR = "model"
-TASK_FILE = "tuneforge.json"
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")
 # ONNX keeps large tensors in an external data file beside the graph (model.onnx.data): a weight
 # file too, checksummed like the others.
@@ -55,7 +53,7 @@ def run_files(run_dir: Path) -> list[Path]:
         raise RegistryError(f"{run_dir} is not a folder: give a finished run folder (runs/<run>).")
     missing = [
         name
-        for name in (METRICS_FILE, f"{MODEL_DIR}/{TASK_FILE}")
+        for name in (METRICS_FILE, f"{MODEL_DIR}/{INFO_FILE}")
         if not (run_dir / name).is_file()
     ]
     if missing:

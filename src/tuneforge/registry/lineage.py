@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from tuneforge.registry.artifacts import MODEL_DIR, TASK_FILE, weight_files
-from tuneforge.run_dir import CONFIG_FILE, DATA_REPORT_FILE, METRICS_FILE
+from tuneforge.registry.artifacts import weight_files
+from tuneforge.run.info import read_run_info
+from tuneforge.run.layout import CONFIG_FILE, DATA_REPORT_FILE, METRICS_FILE, MODEL_DIR
 
 COMPRESSION_FILE = "compression.json"
 REFERENCE_PROFILE_FILE = "reference_profile.json"
@@ -32,7 +33,7 @@ def describe_version(
         digests: sha256 of every copied file, by relative path.
         reference_profile: Whether reference_profile.json was written.
     """
-    task_info = _read_json(version_dir / MODEL_DIR / TASK_FILE)
+    info = read_run_info(version_dir / MODEL_DIR)
     metrics = _read_json(version_dir / METRICS_FILE)
     config_path = version_dir / CONFIG_FILE
     config = (
@@ -42,10 +43,10 @@ def describe_version(
     test_metrics = metrics.get("test", metrics)
     lineage: dict[str, Any] = {
         "source_run": str(source_run.resolve()),
-        "main_metric": _main_metric(task_info["task"], config or {}, test_metrics),
-        "base_model": task_info.get("base_model"),
-        "adaptation": task_info.get("adaptation"),
-        "backend": task_info.get("backend", "torch"),
+        "main_metric": _main_metric(info.task, config or {}, test_metrics),
+        "base_model": info.base_model,
+        "adaptation": info.adaptation,
+        "backend": info.backend,
         "weights_sha256": {path.as_posix(): digests[path.as_posix()] for path in weights},
         "files": len(digests),
         "data_report": data_report_summary(version_dir / DATA_REPORT_FILE),
@@ -63,8 +64,8 @@ def describe_version(
             if isinstance(value, str | int | float | bool) or value is None
         }
     return {
-        "task": task_info["task"],
-        "label_names": list(task_info.get("label_names") or []),
+        "task": info.task,
+        "label_names": list(info.label_names),
         # The test split is the held-out estimate; validation picked the checkpoint.
         "metrics": test_metrics,
         "config": config or {},

@@ -347,7 +347,7 @@ def write_reference_profile(version_dir: Path) -> bool:
     proves the staged copy is a loadable model before it becomes a version."""
     from tuneforge._atomic import write_json_atomic
     from tuneforge.monitoring import build_reference_profile
-    from tuneforge.run_dir import SPLITS_DIR
+    from tuneforge.run.layout import SPLITS_DIR
 
     splits = [version_dir / SPLITS_DIR / f"{split}.jsonl" for split in ("validation", "test")]
     if not any(path.is_file() and path.stat().st_size > 0 for path in splits):

@@ -72,7 +72,8 @@ def test_peft_methods_one_step_moves_adapter_not_base(make_base, make_batch, met
 
 def test_peft_methods_prompt_ner_is_rejected(make_base):
     with pytest.raises(
-        ConfigError, match=r"prompt is not supported for TOKEN_CLS.*task.type ner.*Use method prefix"
+        ConfigError,
+        match=r"prompt is not supported for TOKEN_CLS.*task.type ner.*Use method prefix",
     ):
         _adapt(make_base, "prompt", "ner")
 

@@ -13,7 +13,7 @@ from _configs import task_run
 from tuneforge.compress.methods import CompressionError, SourceRun
 from tuneforge.compress.onnx_export import check_parity, export_onnx
 from tuneforge.inference import onnx_session
-from tuneforge.run_dir import read_records
+from tuneforge.run.layout import read_records
 
 
 @pytest.mark.parametrize("task", ["classification", "multilabel", "regression", "ner"])
@@ -73,7 +73,7 @@ def test_onnx_export_of_a_merged_lora_run(tmp_path_factory, tmp_path: Path) -> N
     from _configs import bbc_run
 
     source = SourceRun.open(bbc_run(tmp_path_factory, "lora"))
-    assert source.task_info["saved_as"] == "merged"
+    assert source.info.saved_as == "merged"
     report = export_onnx(
         source.load_model(),
         source.tokenizer,

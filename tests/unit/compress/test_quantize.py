@@ -13,8 +13,8 @@ from _configs import bbc_run
 
 from tuneforge.compress.methods import CompressionError, CompressOptions, evaluation_records
 from tuneforge.compress.run import compress_run
-from tuneforge.evaluate.run_evaluation import evaluate_run
 from tuneforge.predict import load_predictor
+from tuneforge.run.evaluation import evaluate_run
 
 
 def _logits(run_dir: Path, records: list) -> np.ndarray:

@@ -15,7 +15,7 @@ from tuneforge.errors import RunError
 from tuneforge.monitoring import build_reference_profile, observe, summarise
 from tuneforge.monitoring.profile import bin_fractions, quantile_edges
 from tuneforge.predict import load_predictor
-from tuneforge.run_dir import read_records
+from tuneforge.run.layout import read_records
 
 
 @pytest.fixture(scope="module")

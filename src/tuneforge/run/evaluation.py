@@ -7,12 +7,12 @@ from typing import Any
 
 import yaml
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import config_from_dict
 from tuneforge.data.quarantine import write_quarantine
 from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError, RunError
+from tuneforge.run import layout
 from tuneforge.tasks import get_task
 
 

@@ -8,13 +8,12 @@ from typing import Any
 
 import torch
 
-from tuneforge import run_dir as layout
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
 from tuneforge.console import console
-from tuneforge.predict import MODEL_DIR, TASK_FILE
-
-TASK_FILE_VERSION = 1
+from tuneforge.run import layout
+from tuneforge.run.info import RunInfo, write_run_info
+from tuneforge.run.layout import MODEL_DIR
 
 
 def save_run_outputs(
@@ -43,19 +42,18 @@ def save_run_outputs(
     model_dir = run_dir / MODEL_DIR
     saved_as = save_adapted_model(model.cpu(), model_dir, config.adaptation, config.model.name)
     tokenizer.save_pretrained(model_dir)
-    task_info = {
-        "format_version": TASK_FILE_VERSION,
-        "task": task_type,
-        "label_names": names,
-        "metadata": metadata,
-        "max_seq_length": config.model.max_seq_length,
-        "base_model": config.model.name,
-        "num_hidden_layers": config.model.num_hidden_layers,
-        "adaptation": config.adaptation.method,
-        "saved_as": saved_as,
-        "precision": precision,
-    }
-    write_json_atomic(task_info, model_dir / TASK_FILE)
+    info = RunInfo(
+        task=task_type,
+        label_names=names,
+        metadata=metadata,
+        max_seq_length=config.model.max_seq_length,
+        base_model=config.model.name,
+        num_hidden_layers=config.model.num_hidden_layers,
+        adaptation=config.adaptation.method,
+        saved_as=saved_as,
+        precision=precision,
+    )
+    write_run_info(info, model_dir)
 
     layout.write_history(run_dir / layout.HISTORY_FILE, state.history)
     plot_training_curves(state.history, run_dir / "training_curves.png")
@@ -76,7 +74,7 @@ def save_run_outputs(
             "precision": precision,
         },
     }
-    write_model_card(run_dir, config, task_info, metrics, report)
+    write_model_card(run_dir, config, info, metrics, report)
     # metrics.json last: its presence marks the run as finished (run_dir.is_finished).
     write_json_atomic(metrics, run_dir / layout.METRICS_FILE)
     if headline:
@@ -90,7 +88,7 @@ def save_run_outputs(
 def write_model_card(
     run_dir: Path,
     config: RunConfig,
-    task_info: dict[str, Any],
+    info: RunInfo,
     metrics: dict[str, Any],
     report: dict[str, Any],
 ) -> None:
@@ -114,9 +112,9 @@ def write_model_card(
 Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 
 ## Model
-- Task: **{task_info["task"]}** with {len(task_info["label_names"])} label(s): {", ".join(task_info["label_names"][:30])}
+- Task: **{info.task}** with {len(info.label_names)} label(s): {", ".join(info.label_names[:30])}
 - Base model: `{config.model.name}`{f" (first {config.model.num_hidden_layers} layers)" if config.model.num_hidden_layers else ""}
-- Adaptation: {config.adaptation.method} ({training["trainable_parameters"]:,} of {training["total_parameters"]:,} parameters trained, {training["trainable_percent"]:.2f}%); saved as {task_info["saved_as"]}
+- Adaptation: {config.adaptation.method} ({training["trainable_parameters"]:,} of {training["total_parameters"]:,} parameters trained, {training["trainable_percent"]:.2f}%); saved as {info.saved_as}
 - Max sequence length: {config.model.max_seq_length} tokens (longer inputs are truncated)
 
 ## Training data

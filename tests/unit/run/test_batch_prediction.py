@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from _configs import BBC_TOPICS, bbc_articles, bbc_run
 
-import tuneforge.batch_prediction as batch_prediction
-from tuneforge.batch_prediction import predict_file
+import tuneforge.run.batch_prediction as batch_prediction
 from tuneforge.errors import DataError
 from tuneforge.predict import load_predictor
+from tuneforge.run.batch_prediction import predict_file
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The layout of a run folder and the files written into it besides the model."""
+"""The layout of a run folder: its file names, creating it safely, and the splits it keeps."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 
+MODEL_DIR = "model"
+INFO_FILE = "tuneforge.json"
+"""Inside MODEL_DIR: the typed model description (run/info.py)."""
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 DATA_REPORT_FILE = "data_report.json"
@@ -24,7 +27,7 @@ SPLITS_DIR = "splits"
 
 
 def is_finished(run_dir: Path) -> bool:
-    return (run_dir / METRICS_FILE).is_file() and (run_dir / "model" / "tuneforge.json").is_file()
+    return (run_dir / METRICS_FILE).is_file() and (run_dir / MODEL_DIR / INFO_FILE).is_file()
 
 
 def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool, overwrite: bool) -> None:
