@@ -113,7 +113,7 @@ def run_tuneforge(quick: bool, freeze_word_embeddings: bool = False) -> dict[str
     from tuneforge.adapt import apply_adaptation
     from tuneforge.config import AdaptationConfig, TrainingConfig
     from tuneforge.inference import resolve_precision
-    from tuneforge.train import FitSetup, fit
+    from tuneforge.training import FitSetup, fit
 
     tokenizer, train, test, names, source = _prepare(quick)
     adaptation = AdaptationConfig(method="full", freeze_word_embeddings=freeze_word_embeddings)

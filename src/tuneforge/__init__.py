@@ -16,16 +16,30 @@ __version__ = "0.1.0"
 
 
 def train(
-    config: RunConfig | str | Path, *, resume: bool = False, overwrite: bool = False
+    config: RunConfig | str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    show_progress: bool = True,
 ) -> RunResult:
-    """Fine-tune as a config (object or YAML path) says; returns the run folder and test metrics."""
+    """Fine-tune as a config (object or YAML path) says; returns the run folder and test metrics.
+
+    The process is handed back as it was found (torch threads, environment); compose the stages
+    of `tuneforge.pipeline` (prepare_data, build_model, fine_tune, evaluate_model, save_run)
+    for in-memory work such as a search."""
     from tuneforge.pipeline import run
 
     default_name = "run"
     if not isinstance(config, RunConfig):
         default_name = Path(config).stem
         config = load_config(config)
-    return run(config, default_run_name=default_name, resume=resume, overwrite=overwrite)
+    return run(
+        config,
+        default_run_name=default_name,
+        resume=resume,
+        overwrite=overwrite,
+        show_progress=show_progress,
+    )
 
 
 def load_predictor(run_dir: str | Path, device: str | None = None) -> Predictor:

@@ -387,7 +387,7 @@ def main() -> None:
 
 
 def _training_interrupted() -> type[Exception]:
-    from tuneforge.train import TrainingInterrupted
+    from tuneforge.training import TrainingInterrupted
 
     return TrainingInterrupted
 

@@ -179,6 +179,15 @@ class TrainingConfig(_Section):
     masks one element at a time; the fast masks made an all-MiniLM-L6-v2 step 1.25x faster),
     torch's own elsewhere. Same distribution (p rounded to a multiple of 2^-16), seeded from
     torch's generator, so seeds and resumes stay reproducible."""
+    class_weighting: Literal["none", "balanced", "auto"] = "auto"
+    """Loss weights against class imbalance. balanced: cross-entropy weights n / (k * n_class)
+    (classification), BCE pos_weight = negatives / positives per label, capped (multilabel).
+    auto: balanced when the largest class has at least 3x the training examples of the smallest
+    (multilabel: a label's negatives 3x its positives), else none. Tasks without classes ignore it."""
+    sampler: Literal["shuffled", "class_balanced"] = "shuffled"
+    """Which examples each batch holds. shuffled: every example once per epoch in seeded order
+    (grouped by length). class_balanced: drawn with replacement so every class is equally
+    likely (single-label classification; an alternative to class_weighting, not an addition)."""
     eval_every_steps: int | None = Field(None, ge=1)
     """Evaluate on the validation split every N optimizer steps; None: at the end of each epoch."""
     checkpoint_every_steps: int | None = Field(None, ge=1)

@@ -1,6 +1,6 @@
 """Batched forward passes shared by training-time evaluation, `evaluate` and the predictor.
 
-Kept outside `train/` so that serving code can use it without importing the training loop.
+Kept outside `training/` so that serving code can use it without importing the training loop.
 """
 
 from __future__ import annotations
@@ -84,6 +84,14 @@ def physical_cores() -> int:
     import psutil
 
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def default_device() -> torch.device:
+    """The device this process computes on: its local rank's GPU under torchrun, else the GPU,
+    else the CPU. Every stage asks here, so a run never splits across devices."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

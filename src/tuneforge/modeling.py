@@ -96,3 +96,29 @@ def quiet_transformers() -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_task_model(
+    task: Any,
+    source: str,
+    names: list[str],
+    metadata: dict[str, Any],
+    *,
+    revision: str | None = None,
+    num_hidden_layers: int | None = None,
+) -> Any:
+    """The pretrained encoder at `source` with `task`'s head for `names` (newly initialised from
+    torch's current seed): the one place a head is put on an encoder.
+
+    Args:
+        task: the Task value (its Auto class and head config).
+        source: a local folder or hub id (see resolve_model_source).
+        names, metadata: the label names and task metadata the head is sized for.
+        num_hidden_layers: keep only the first N encoder layers.
+    """
+    import transformers
+
+    overrides = task.head_config(names, metadata)
+    if num_hidden_layers:
+        overrides["num_hidden_layers"] = num_hidden_layers
+    return load_pretrained(getattr(transformers, task.auto_class), source, revision, **overrides)

@@ -1,11 +1,17 @@
-"""run(config): the whole flow from raw data to an evaluated, saved model, top to bottom."""
+"""The flow from raw data to a saved run, as stages a caller can compose:
+
+    prepare_data -> build_model -> fine_tune -> evaluate_model -> save_run
+
+`fine_tune` works in memory (no run folder, no test split): a hyper-parameter search or a
+federated round calls it many times in one process. `run` strings the stages together for the
+CLI and `tuneforge.train`, top to bottom.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -15,8 +21,53 @@ from tuneforge.console import console
 from tuneforge.errors import ConfigError
 from tuneforge.run import layout
 
-# The fast tokenizer's own thread pool would warn (and can deadlock) once a process forks.
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if TYPE_CHECKING:
+    from tuneforge.data import Splits
+    from tuneforge.tasks import Task
+    from tuneforge.tasks._weighting import ClassWeighting
+    from tuneforge.training import TrainingHooks, TrainState
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class PreparedData:
+    """The data stage's output: cleaned splits, their features and what the head is sized for."""
+
+    splits: Splits
+    task: Task
+    tokenizer: Any
+    model_source: str
+    """The resolved model location (a local folder or hub id)."""
+    names: list[str]
+    """Label names in output order."""
+    metadata: dict[str, Any]
+    """Task metadata fitted on the training split (e.g. regression target scaling)."""
+    features: dict[str, list[dict[str, Any]]]
+    """Encoded features per split ("train", "validation", "test")."""
+    report: dict[str, Any] = field(default_factory=dict)
+    """The data report (sizes, lengths, labels, quarantine)."""
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.tokenizer.pad_token_id or 0
+
+    def records(self, split: str) -> list[Any]:
+        return getattr(self.splits, split)
+
+
+@dataclass
+class FitResult:
+    """What `fine_tune` leaves: the model (best weights, eval mode) and how it got there."""
+
+    model: torch.nn.Module
+    state: TrainState
+    validation: dict[str, Any] | None
+    """Validation metrics of the best weights with the tuned metadata; None without a split."""
+    metadata: dict[str, Any]
+    """Task metadata after tuning on validation (multilabel thresholds)."""
+    precision: str
+    class_weighting: ClassWeighting | None
 
 
 @dataclass
@@ -28,6 +79,248 @@ class RunResult:
     total_parameters: int
 
 
+def prepare_data(config: RunConfig) -> PreparedData:
+    """Load, clean (quarantine), split, report and encode."""
+    from tuneforge.data import build_data_report, prepare_dataset
+    from tuneforge.modeling import load_tokenizer, resolve_model_source
+    from tuneforge.tasks import get_task
+
+    splits = prepare_dataset(config)
+    source = resolve_model_source(config.model.name)
+    tokenizer = load_tokenizer(source, config.model.revision)
+    report = build_data_report(splits, tokenizer, config.model.max_seq_length, config.task.type)
+    task = get_task(config.task.type)
+    # Names from every split: the splits are stratified on coarse keys (NER: has any entity;
+    # multilabel: the rarest label), so a rare entity type or label can land in validation or test
+    # only, and encoding it needs an output id. That output is never trained: its recall is 0.
+    names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
+    metadata = task.fit_metadata(splits.train, names)
+    max_length = config.model.max_seq_length
+    features = {
+        split: task.encode(getattr(splits, split), tokenizer, names, max_length, metadata)
+        for split in SPLITS
+    }
+    return PreparedData(splits, task, tokenizer, source, names, metadata, features, report)
+
+
+def build_model(config: RunConfig, data: PreparedData) -> torch.nn.Module:
+    """The pretrained encoder with a new task head (seeded), wrapped by the adaptation method."""
+    from transformers import set_seed
+
+    from tuneforge.adapt import apply_adaptation
+    from tuneforge.modeling import load_task_model
+    from tuneforge.training import count_steps
+
+    set_seed(config.training.seed)
+    model = load_task_model(
+        data.task,
+        data.model_source,
+        data.names,
+        data.metadata,
+        revision=config.model.revision,
+        num_hidden_layers=config.model.num_hidden_layers,
+    )
+    _, total_steps = count_steps(len(data.features["train"]), config.training)
+    return apply_adaptation(
+        model, config.adaptation, data.task.peft_task_type, total_steps=total_steps
+    )
+
+
+def fine_tune(
+    model: torch.nn.Module,
+    task: Task,
+    data: PreparedData,
+    config: RunConfig,
+    *,
+    hooks: TrainingHooks | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+    precision: str | None = None,
+) -> FitResult:
+    """Train `model` on the training split, picking the best weights on validation.
+
+    Nothing is written unless `checkpoint_dir` is given (then `last/` for resuming and `best/`);
+    the test split is not touched. The class-weighting loss term (training.class_weighting)
+    runs first, before any term in `hooks`, so a distillation term sees the weighted loss.
+
+    Args:
+        precision: "fp32" or "bf16" to override training.precision (a compressed run keeps its
+            source run's).
+    """
+    from transformers import set_seed
+
+    from tuneforge.adapt import after_optimizer_step_hook
+    from tuneforge.evaluate import higher_is_better, scalar_metrics
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.training import FitSetup, TrainingHooks, fit
+
+    training = config.training
+    device = default_device()
+    precision = resolve_precision(precision or training.precision, device)
+    metric_for_best = training.metric_for_best or task.default_metric
+    train_features = data.features["train"]
+    validation_records = data.records("validation")
+
+    def validation_scores(model: torch.nn.Module, metadata: dict[str, Any]) -> Any:
+        return evaluate_model(model, task, data, "validation", config, precision, metadata)
+
+    def evaluate_validation(model: torch.nn.Module) -> dict[str, float]:
+        metrics = scalar_metrics(validation_scores(model, data.metadata).metrics)
+        if metric_for_best not in metrics:
+            raise ConfigError(
+                f"training.metric_for_best {metric_for_best!r} is not a metric of the "
+                f"{task.name} task; choose one of: {', '.join(sorted(metrics))}."
+            )
+        return metrics
+
+    weighting, weighted_loss = task.class_weighting(
+        train_features, data.names, training.class_weighting
+    )
+    given = hooks or TrainingHooks()
+    loop_hooks = TrainingHooks(
+        loss_terms=[*([weighted_loss] if weighted_loss else []), *given.loss_terms],
+        after_backward=list(given.after_backward),
+        before_optimizer_step=list(given.before_optimizer_step),
+        after_optimizer_step=list(given.after_optimizer_step),
+        on_evaluate=list(given.on_evaluate),
+        on_epoch_end=list(given.on_epoch_end),
+    )
+    adalora_step = after_optimizer_step_hook(model)
+    if adalora_step is not None:
+        loop_hooks.after_optimizer_step.append(
+            lambda context: adalora_step(context.state.global_step)
+        )
+
+    set_seed(training.seed)
+    state = fit(
+        model,
+        train_features,
+        FitSetup(
+            config=training,
+            pad_token_id=data.pad_token_id,
+            checkpoint_dir=checkpoint_dir,
+            precision=precision,
+            device=device,
+            evaluate=evaluate_validation if validation_records else None,
+            metric_for_best=metric_for_best,
+            higher_is_better=higher_is_better(metric_for_best),
+            hooks=loop_hooks,
+            resume=resume,
+            show_progress=show_progress,
+            sampler=_sampler(task, train_features, config),
+        ),
+    )
+    model.eval()
+    metadata, validation = data.metadata, None
+    if validation_records:
+        # Multilabel thresholds are tuned on the best weights' validation logits, then the
+        # validation metrics are those of the tuned thresholds (the same logits, rescored).
+        scored = validation_scores(model, metadata)
+        metadata = task.tune_metadata(
+            scored.logits, validation_records, data.names, metadata, config
+        )
+        validation = _rescored(scored, task, data, metadata, config)
+    return FitResult(model, state, validation, metadata, precision, weighting)
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    task: Task,
+    data: PreparedData,
+    split: str,
+    config: RunConfig,
+    precision: str,
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Metrics (and logits) of `model` on one prepared split: `evaluate.scoring.evaluate_model`
+    with this run's names, metadata and padding."""
+    from tuneforge.evaluate.scoring import evaluate_model as score_model
+
+    return score_model(
+        model,
+        task,
+        data.records(split),
+        data.features[split],
+        names=data.names,
+        metadata=data.metadata if metadata is None else metadata,
+        config=config,
+        precision=precision,
+        pad_token_id=data.pad_token_id,
+    )
+
+
+def check_quality(
+    data: PreparedData, split: str, metrics: dict[str, Any], config: RunConfig
+) -> tuple[dict[str, dict[str, Any]] | None, list[Any]]:
+    """The baselines on `split` (fitted on train) and the warnings against them; (None, []) for
+    tasks without baselines."""
+    from tuneforge.evaluate import higher_is_better
+    from tuneforge.evaluate.guardrails import check_quality as warnings_for
+    from tuneforge.evaluate.guardrails import predicted_class_counts
+
+    task = data.task
+    baselines = task.score_baselines(data.records("train"), data.records(split), data.names, config)
+    if baselines is None:
+        return None, []
+    metric = config.training.metric_for_best or task.default_metric
+    counts = (
+        predicted_class_counts(metrics["confusion_matrix"])
+        if "confusion_matrix" in metrics
+        else (None, None)
+    )
+    warnings = warnings_for(
+        metrics,
+        baselines,
+        metric=metric,
+        higher_is_better=higher_is_better(metric),
+        predicted_class_counts=counts[0],
+        true_class_counts=counts[1],
+    )
+    return baselines, warnings
+
+
+def save_data_outputs(run_dir: Path, data: PreparedData) -> None:
+    """What the data stage leaves in the run folder: quarantine, data report, held-out splits."""
+    from tuneforge.data import render_data_report, write_quarantine
+
+    write_quarantine(data.splits.quarantined, run_dir / layout.QUARANTINE_FILE)
+    write_json_atomic(data.report, run_dir / layout.DATA_REPORT_FILE)
+    console.print(render_data_report(data.report))
+    for split in ("validation", "test"):
+        layout.write_records(run_dir / layout.SPLITS_DIR / f"{split}.jsonl", data.records(split))
+
+
+def save_run(
+    run_dir: Path,
+    config: RunConfig,
+    data: PreparedData,
+    result: FitResult,
+    results: dict[str, dict[str, Any]],
+    *,
+    parameters: tuple[int, int],
+    quality: dict[str, Any] | None = None,
+) -> None:
+    """The model, its reports and plots; metrics.json last marks the run finished."""
+    from tuneforge.run.outputs import save_run_outputs
+
+    save_run_outputs(
+        run_dir,
+        config,
+        result.model,
+        data.tokenizer,
+        task_type=config.task.type,
+        names=data.names,
+        metadata=result.metadata,
+        precision=result.precision,
+        state=result.state,
+        results=results,
+        parameters=parameters,
+        report=data.report,
+        quality=quality or {},
+    )
+
+
 def run(
     config: RunConfig,
     *,
@@ -37,166 +330,89 @@ def run(
     show_progress: bool = True,
 ) -> RunResult:
     """Prepare data, fine-tune, evaluate and save; returns the run folder and its test metrics."""
-    from transformers import set_seed
-
-    from tuneforge.adapt import after_optimizer_step_hook, apply_adaptation, count_parameters
-    from tuneforge.data import (
-        build_data_report,
-        prepare_dataset,
-        render_data_report,
-        write_quarantine,
-    )
-    from tuneforge.evaluate import higher_is_better, scalar_metrics
-    from tuneforge.inference import forward_logits, resolve_precision
-    from tuneforge.modeling import load_tokenizer, resolve_model_source
-    from tuneforge.tasks import get_task
-    from tuneforge.train import FitSetup, TrainingHooks, count_steps, fit
+    from tuneforge._process import run_settings
+    from tuneforge.adapt import count_parameters
+    from tuneforge.inference import default_device, resolve_precision
 
     run_dir = config.run_dir(default_run_name)
     layout.prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
     save_config(config, run_dir / layout.CONFIG_FILE)
-    set_threads(config.training.num_threads)
-    set_seed(config.training.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = resolve_precision(config.training.precision, device)
+    with run_settings(config.training.num_threads):
+        data = prepare_data(config)
+        save_data_outputs(run_dir, data)
 
-    # 1. Data: load, clean (quarantine), split, report.
-    splits = prepare_dataset(config)
-    write_quarantine(splits.quarantined, run_dir / layout.QUARANTINE_FILE)
-    source = resolve_model_source(config.model.name)
-    tokenizer = load_tokenizer(source, config.model.revision)
-    report = build_data_report(splits, tokenizer, config.model.max_seq_length, config.task.type)
-    write_json_atomic(report, run_dir / layout.DATA_REPORT_FILE)
-    console.print(render_data_report(report))
-    layout.write_records(run_dir / layout.SPLITS_DIR / "validation.jsonl", splits.validation)
-    layout.write_records(run_dir / layout.SPLITS_DIR / "test.jsonl", splits.test)
-
-    # 2. Model: task head on the pretrained encoder, then the adaptation method.
-    task = get_task(config.task.type)
-    # Names from every split: the splits are stratified on coarse keys (NER: has any entity;
-    # multilabel: the rarest label), so a rare entity type or label can land in validation or test
-    # only, and encoding it needs an output id. That output is never trained: its recall is 0.
-    names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
-    metadata = task.fit_metadata(splits.train, names)
-    model = build_task_model(config, source, task, names, metadata)
-    _, total_steps = count_steps(len(splits.train), config.training)
-    model = apply_adaptation(model, config.adaptation, task.peft_task_type, total_steps=total_steps)
-    trainable, total = count_parameters(model)
-    console.print(
-        f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} parameters "
-        f"({100 * trainable / total:.2f}%) · precision {precision} · device {device.type}"
-    )
-    model.to(device)
-
-    # 3. Features: tokenised once, padded per batch.
-    max_length = config.model.max_seq_length
-    encode = lambda records: task.encode(records, tokenizer, names, max_length, metadata)  # noqa: E731
-    train_features, validation_features = encode(splits.train), encode(splits.validation)
-    test_features = encode(splits.test)
-    pad_token_id = tokenizer.pad_token_id or 0
-
-    def logits_and_loss(model: torch.nn.Module, features: list) -> tuple[Any, float]:
-        rows, loss = forward_logits(
-            model, features, config.evaluation.batch_size, pad_token_id, device, precision
+        model = build_model(config, data)
+        trainable, total = count_parameters(model)
+        device = default_device()
+        console.print(
+            f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} "
+            f"parameters ({100 * trainable / total:.2f}%) · precision "
+            f"{resolve_precision(config.training.precision, device)} · device {device.type}"
         )
-        return task.stack_logits(rows), loss
-
-    def score(
-        model: torch.nn.Module, records: list, features: list, output: tuple | None = None
-    ) -> dict[str, Any]:
-        # `metadata` is read at call time: the final scores use the thresholds tuned below.
-        logits, loss = output or logits_and_loss(model, features)
-        metrics = task.compute_metrics(logits, records, features, names, metadata, config)
-        return {"loss": loss, **metrics}
-
-    metric_for_best = config.training.metric_for_best or task.default_metric
-
-    def evaluate_validation(model: torch.nn.Module) -> dict[str, float]:
-        metrics = scalar_metrics(score(model, splits.validation, validation_features))
-        if metric_for_best not in metrics:
-            raise ConfigError(
-                f"training.metric_for_best {metric_for_best!r} is not a metric of the "
-                f"{config.task.type} task; choose one of: {', '.join(sorted(metrics))}."
-            )
-        return metrics
-
-    hooks = TrainingHooks()
-    adalora_step = after_optimizer_step_hook(model)
-    if adalora_step is not None:
-        hooks.after_optimizer_step.append(lambda context: adalora_step(context.state.global_step))
-
-    # 4. Training.
-    state = fit(
-        model,
-        train_features,
-        FitSetup(
-            config=config.training,
-            pad_token_id=pad_token_id,
+        result = fine_tune(
+            model,
+            data.task,
+            data,
+            config,
             checkpoint_dir=run_dir / layout.CHECKPOINTS_DIR,
-            precision=precision,
-            device=device,
-            evaluate=evaluate_validation if splits.validation else None,
-            metric_for_best=metric_for_best,
-            higher_is_better=higher_is_better(metric_for_best),
-            hooks=hooks,
             resume=resume,
             show_progress=show_progress,
-        ),
-    )
-    model.eval()
-
-    # 5. Final evaluation with the best weights; multilabel thresholds tuned on validation.
-    validation_output = logits_and_loss(model, validation_features) if splits.validation else None
-    validation_logits = validation_output[0] if validation_output else None
-    metadata = task.tune_metadata(validation_logits, splits.validation, names, metadata, config)
-    results = {}
-    if splits.validation:
-        results["validation"] = score(
-            model, splits.validation, validation_features, validation_output
         )
-    if splits.test:
-        results["test"] = score(model, splits.test, test_features)
 
-    # 6. Save: the model, then the reports; metrics.json last marks the run finished.
-    from tuneforge.run.outputs import save_run_outputs
+        results = {"validation": result.validation} if result.validation else {}
+        if data.records("test"):
+            test = evaluate_model(
+                result.model, data.task, data, "test", config, result.precision, result.metadata
+            )
+            results["test"] = test.metrics
+        headline = "test" if "test" in results else "validation"
+        quality: dict[str, Any] = {"split": headline, "baselines": None, "warnings": []}
+        if headline in results:
+            baselines, warnings = check_quality(data, headline, results[headline], config)
+            quality.update(baselines=baselines, warnings=warnings)
+        if result.class_weighting is not None:
+            quality["class_weighting"] = result.class_weighting.to_json()
 
-    headline = results.get("test") or results.get("validation") or {}
-    save_run_outputs(
-        run_dir,
-        config,
-        model,
-        tokenizer,
-        task_type=config.task.type,
-        names=names,
+        save_run(
+            run_dir,
+            config,
+            data,
+            result,
+            results,
+            parameters=(trainable, total),
+            quality=quality,
+        )
+    return RunResult(run_dir, results.get(headline, {}), trainable, total)
+
+
+def _sampler(task: Task, features: list[dict[str, Any]], config: RunConfig) -> Any:
+    """The batch sampler training.sampler names; None: the loop's default (shuffled)."""
+    from tuneforge.training.sampling import ClassBalancedBatches
+
+    if config.training.sampler == "shuffled":
+        return None
+    keys = task.balanced_sampling_keys(features)
+    if keys is None:
+        raise ConfigError(
+            f"training.sampler: class_balanced needs one class per example; the {task.name} "
+            "task has none. Use training.sampler: shuffled (and training.class_weighting)."
+        )
+    return ClassBalancedBatches(keys, config.training.batch_size, config.training.seed)
+
+
+def _rescored(
+    scored: Any, task: Task, data: PreparedData, metadata: dict[str, Any], config: RunConfig
+) -> dict[str, Any]:
+    from tuneforge.evaluate.scoring import score_logits
+
+    loss = scored.metrics.get("loss")
+    return score_logits(
+        task,
+        scored.logits,
+        data.records("validation"),
+        data.features["validation"],
+        names=data.names,
         metadata=metadata,
-        precision=precision,
-        state=state,
-        results=results,
-        parameters=(trainable, total),
-        report=report,
+        config=config,
+        loss=loss,
     )
-    return RunResult(run_dir, headline, trainable, total)
-
-
-def build_task_model(
-    config: RunConfig, source: str, task: Any, names: list[str], metadata: dict[str, Any]
-) -> torch.nn.Module:
-    """The pretrained encoder with a new task head (initialised from the training seed)."""
-    import transformers
-
-    from tuneforge.modeling import load_pretrained
-
-    overrides = task.head_config(names, metadata)
-    if config.model.num_hidden_layers:
-        overrides["num_hidden_layers"] = config.model.num_hidden_layers
-    auto_class = getattr(transformers, task.auto_class)
-    return load_pretrained(auto_class, source, config.model.revision, **overrides)
-
-
-def set_threads(num_threads: int | None) -> None:
-    """Use one thread per physical core: hyper-threads only add contention to GEMM kernels."""
-    if num_threads is None:
-        import psutil
-
-        num_threads = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    torch.set_num_threads(num_threads)

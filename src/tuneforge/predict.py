@@ -1,6 +1,6 @@
 """Load a finished run's model and predict: shared by the CLI, `evaluate` and the HTTP server.
 
-Imports nothing from `train/`: serving a model must not pull in the training loop.
+Imports nothing from `training/`: serving a model must not pull in the training loop.
 """
 
 from __future__ import annotations
@@ -16,11 +16,17 @@ from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 from tuneforge.inference import (
     OnnxTaskModel,
+    default_device,
     forward_logits,
     quantize_linear_int8,
     resolve_precision,
 )
-from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
+from tuneforge.modeling import (
+    load_pretrained,
+    load_task_model,
+    load_tokenizer,
+    resolve_model_source,
+)
 from tuneforge.run.info import TORCH_INT8, RunInfo, read_run_info
 from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import Task, get_task
@@ -60,6 +66,21 @@ class Predictor:
         )
         return self.task.stack_logits(rows), features
 
+    def score(self, records: list[Record], config: Any) -> dict[str, Any]:
+        """The task's metrics on labelled records (evaluate.scoring, like every other scorer)."""
+        from tuneforge.evaluate.scoring import score_logits
+
+        logits, features = self.logits(records)
+        return score_logits(
+            self.task,
+            logits,
+            records,
+            features,
+            names=self.label_names,
+            metadata=self.metadata,
+            config=config,
+        )
+
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """Predictions for raw texts: a label and probabilities, labels, a value, or entities."""
         records = [self.task.unlabelled_record(text, index) for index, text in enumerate(texts)]
@@ -96,9 +117,7 @@ def load_predictor(
     else:
         int8 = info.quantization == TORCH_INT8
         # Dynamically quantised Linear layers only have CPU kernels.
-        torch_device = torch.device(
-            "cpu" if int8 else device or ("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        torch_device = torch.device("cpu") if int8 else torch.device(device or default_device())
         model = _load_model(model_dir, info, task)
         if int8:
             model = quantize_linear_int8(model)
@@ -140,16 +159,17 @@ def load_torch_model(model_dir: Path, info: RunInfo | None = None) -> torch.nn.M
 def _load_model(model_dir: Path, info: RunInfo, task: Task) -> torch.nn.Module:
     import transformers
 
-    auto_class = getattr(transformers, task.auto_class)
     if info.saved_as != "adapter":
-        return load_pretrained(auto_class, str(model_dir))
+        return load_pretrained(getattr(transformers, task.auto_class), str(model_dir))
     from tuneforge.adapt import load_adapted_model
 
     def load_base() -> torch.nn.Module:
-        overrides = task.head_config(info.label_names, info.metadata)
-        if info.num_hidden_layers:
-            overrides["num_hidden_layers"] = info.num_hidden_layers
-        source = resolve_model_source(info.base_model)
-        return load_pretrained(auto_class, source, **overrides)
+        return load_task_model(
+            task,
+            resolve_model_source(info.base_model),
+            info.label_names,
+            info.metadata,
+            num_hidden_layers=info.num_hidden_layers,
+        )
 
     return load_adapted_model(model_dir, load_base)

@@ -319,7 +319,7 @@ def test_cli_training_interrupted_tells_to_resume(
     in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import tuneforge.pipeline
-    from tuneforge.train import TrainingInterrupted
+    from tuneforge.training import TrainingInterrupted
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise TrainingInterrupted("Interrupted at step 3/10; checkpoint saved.")

@@ -96,7 +96,7 @@ def test_predict_does_not_import_the_training_loop() -> None:
     code = (
         "import sys, tuneforge.predict, tuneforge.run.batch_prediction; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'peft', 'accelerate'} "
-        "or m.startswith('tuneforge.train')))"
+        "or m.startswith('tuneforge.training')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120

@@ -24,7 +24,14 @@ def test_public_api_evaluate_run_after_the_evaluate_subpackage(run_dir) -> None:
 
 
 @pytest.mark.parametrize(
-    "first", ["tuneforge.evaluate", "tuneforge.run.evaluation", "tuneforge.predict", "tuneforge"]
+    "first",
+    [
+        "tuneforge.evaluate",
+        "tuneforge.run.evaluation",
+        "tuneforge.predict",
+        "tuneforge.training.loop",
+        "tuneforge",
+    ],
 )
 def test_public_api_names_survive_any_import_order(first: str) -> None:
     code = (

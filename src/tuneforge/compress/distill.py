@@ -9,8 +9,8 @@ dropped; they drop the top layers of a *pre-trained* model, while here the layer
 model already fine-tuned for the task, and spreading them keeps a layer of every depth (on BBC
 News the 3-of-6 student matched the teacher: macro-F1 0.975 vs 0.971).
 
-The student is trained on the source run's training split through the core loop with a
-compute_loss hook:
+The student is trained on the source run's training split through the core loop with a loss
+term (composable with any other term, e.g. an adversarial one):
 
     loss = distill_alpha * Task.soft_label_loss + (1 - distill_alpha) * hard-label loss
 
@@ -41,8 +41,8 @@ METHOD = "distill"
 @register_method(METHOD, trains=True)
 def distill(source: SourceRun, model_dir: Path, options: CompressOptions) -> dict[str, Any]:
     """Train a student on the teacher's soft targets and the labels; save it in `model_dir`."""
-    from tuneforge.inference import resolve_precision
-    from tuneforge.train import TrainingHooks
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.training import TrainingHooks
 
     teacher = source.load_model()
     teacher_layers = teacher.config.num_hidden_layers
@@ -52,18 +52,20 @@ def distill(source: SourceRun, model_dir: Path, options: CompressOptions) -> dic
         check_student_layers(options.student_layers, teacher_layers)
         layer_ids = evenly_spread_layers(teacher_layers, options.student_layers)
         student = student_from_teacher(teacher, layer_ids)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     teacher.to(device).eval().requires_grad_(False)
     recorder = LossRecorder()
     hooks = TrainingHooks(
-        compute_loss=distillation_hook(
-            teacher,
-            get_task(source.task_type),
-            options.temperature,
-            options.distill_alpha,
-            resolve_precision(source.info.precision, device),
-            recorder,
-        )
+        loss_terms=[
+            distillation_term(
+                teacher,
+                get_task(source.task_type),
+                options.temperature,
+                options.distill_alpha,
+                resolve_precision(source.info.precision, device),
+                recorder,
+            )
+        ]
     )
     epochs = options.distill_epochs
     result = fine_tune_on_source(
@@ -128,9 +130,7 @@ def load_student_model(source: SourceRun, name: str) -> nn.Module:
         ConfigError: its tokenizer's vocabulary differs from the teacher's (the student must read
             the same token ids, and the soft targets must be for the same inputs).
     """
-    import transformers
-
-    from tuneforge.modeling import load_pretrained, load_tokenizer, resolve_model_source
+    from tuneforge.modeling import load_task_model, load_tokenizer, resolve_model_source
 
     location = resolve_model_source(name)
     if load_tokenizer(location).get_vocab() != source.tokenizer.get_vocab():
@@ -141,8 +141,7 @@ def load_student_model(source: SourceRun, name: str) -> nn.Module:
             "cut the teacher's layers."
         )
     task = get_task(source.task_type)
-    head = task.head_config(source.label_names, source.info.metadata)
-    return load_pretrained(getattr(transformers, task.auto_class), location, **head).float()
+    return load_task_model(task, location, source.label_names, source.info.metadata).float()
 
 
 def distillation_loss(soft: torch.Tensor, hard: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -166,7 +165,7 @@ class LossRecorder:
         return {"soft": soft, "hard": hard, "total": total}
 
 
-def distillation_hook(
+def distillation_term(
     teacher: nn.Module,
     task: Task,
     temperature: float,
@@ -174,24 +173,25 @@ def distillation_hook(
     precision: str,
     recorder: LossRecorder | None = None,
 ) -> Any:
-    """A TrainingHooks.compute_loss: the frozen teacher's logits on the batch, then
-    `distillation_loss` of the student's logits and its own hard-label loss."""
+    """A `TrainingHooks.loss_terms` entry: the frozen teacher's logits on the batch, then
+    `distillation_loss` of the student's soft-target loss and the hard-label loss so far (the
+    model's own loss, or what earlier terms made of it, e.g. class weights)."""
     from tuneforge.inference import autocast
 
     device = next(teacher.parameters()).device
 
-    def compute_loss(model: nn.Module, batch: dict[str, torch.Tensor], outputs: Any) -> Any:
+    def distill_term(
+        model: nn.Module, batch: dict[str, torch.Tensor], outputs: Any, hard: torch.Tensor
+    ) -> torch.Tensor:
         inputs = {key: value for key, value in batch.items() if key in MODEL_INPUTS}
         with torch.no_grad(), autocast(device, precision):
             teacher_logits = teacher(**inputs).logits
         soft = task.soft_label_loss(
             outputs.logits, teacher_logits, temperature, batch.get("labels")
         )
-        loss = distillation_loss(soft, outputs.loss, alpha)
+        loss = distillation_loss(soft, hard, alpha)
         if recorder is not None:
-            recorder.rows.append(
-                torch.stack([soft.float(), outputs.loss.float(), loss.float()]).detach()
-            )
+            recorder.rows.append(torch.stack([soft.float(), hard.float(), loss.float()]).detach())
         return loss
 
-    return compute_loss
+    return distill_term

@@ -22,7 +22,7 @@ from tuneforge.predict import load_torch_model
 from tuneforge.run import layout
 from tuneforge.run.info import RunInfo, read_run_info, write_run_info
 from tuneforge.run.layout import INFO_FILE, MODEL_DIR
-from tuneforge.tasks import TASKS, get_task
+from tuneforge.tasks import TASKS, Task, get_task
 
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
 
@@ -183,6 +183,10 @@ class SourceRun:
     @property
     def task_type(self) -> str:
         return self.info.task
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.info.task)
 
     @property
     def label_names(self) -> list[str]:

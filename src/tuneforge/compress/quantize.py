@@ -8,8 +8,11 @@ Runtime and plain ``onnxruntime.InferenceSession`` loads them too.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +76,36 @@ def _fuse_transformer_ops(path: Path, model: Any, destination: Path) -> dict[str
     return {"fusion": {name: count for name, count in fused.items() if count}}
 
 
-# fp32 exports already made in this process: a sweep runs three ONNX methods on one model,
-# and exporting a 6-layer model with its parity checks takes ~15 s each time.
-_EXPORTS: dict[tuple, tuple[Path, dict[str, Any]]] = {}
-_EXPORT_DIR: list[tempfile.TemporaryDirectory] = []
+# fp32 exports already made within a `shared_onnx_exports()` block: a sweep runs three ONNX
+# methods on one model, and exporting a 6-layer model with its parity checks takes ~15 s each
+# time. Held in a context variable, not a module global, so that nothing (least of all a temp
+# folder) outlives the sweep that made it.
+_EXPORTS: contextvars.ContextVar[tuple[Path, dict[tuple, tuple[Path, dict[str, Any]]]] | None] = (
+    contextvars.ContextVar("tuneforge_onnx_exports", default=None)
+)
+
+
+@contextlib.contextmanager
+def shared_onnx_exports() -> Iterator[None]:
+    """Within the block, ONNX methods on the same weights and settings share one fp32 export;
+    its temp folder is removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="tuneforge-onnx-") as folder:
+        token = _EXPORTS.set((Path(folder), {}))
+        try:
+            yield
+        finally:
+            _EXPORTS.reset(token)
 
 
 def _export_fp32(
     source: SourceRun, model: Any, folder: Path, options: CompressOptions
 ) -> tuple[Path, dict[str, Any]]:
-    """The checked fp32 export (fused when asked) copied into ``folder``, made once per process
-    for the same weights and settings."""
+    """The checked fp32 export (fused when asked) in ``folder``; inside `shared_onnx_exports`
+    made once for the same weights and settings and copied."""
+    shared = _EXPORTS.get()
+    if shared is None:
+        return _export_checked(source, model, folder, options)
+    cache_dir, made = shared
     weights = sorted(source.model_dir.glob("*.safetensors"))
     key = (
         str(source.model_dir.resolve()),
@@ -91,13 +113,11 @@ def _export_fp32(
         options.optimize_graph,
         options.parity_tolerance,
     )
-    if key not in _EXPORTS:
-        if not _EXPORT_DIR:
-            _EXPORT_DIR.append(tempfile.TemporaryDirectory(prefix="tuneforge-onnx-"))
-        cache = Path(_EXPORT_DIR[0].name) / str(len(_EXPORTS))
+    if key not in made:
+        cache = cache_dir / str(len(made))
         cache.mkdir()
-        _EXPORTS[key] = _export_checked(source, model, cache, options)
-    path, details = _EXPORTS[key]
+        made[key] = _export_checked(source, model, cache, options)
+    path, details = made[key]
     copied = folder / path.name
     shutil.copyfile(path, copied)
     return copied, dict(details)

@@ -62,11 +62,8 @@ def measurement_records(records: list[Record], count: int) -> list[Record]:
 
 
 def _score(predictor: Predictor, records: list[Record], source: SourceRun) -> dict[str, Any]:
-    # The same two calls as `tuneforge evaluate` (evaluate/run_evaluation.py), on the same split.
-    logits, features = predictor.logits(records)
-    return predictor.task.compute_metrics(
-        logits, records, features, predictor.label_names, predictor.metadata, source.config
-    )
+    # Scored as `tuneforge evaluate` scores a run (run/evaluation.py), on the same split.
+    return predictor.score(records, source.config)
 
 
 def measure_variant(

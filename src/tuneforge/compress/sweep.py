@@ -79,14 +79,19 @@ def sweep_run(
     chains = [steps for steps in CHAINS if all(step in names for step in steps)]
     variants: list[Variant] = []
     failed: dict[str, str] = {}
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show_progress,
-    ) as progress:
+    from tuneforge.compress.quantize import shared_onnx_exports
+
+    with (
+        shared_onnx_exports(),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show_progress,
+        ) as progress,
+    ):
         bar = progress.add_task("measuring the original", total=len(names) + len(chains) + 1)
         original = measure_original(source, options)
         variants.append(original)

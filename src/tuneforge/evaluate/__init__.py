@@ -10,7 +10,12 @@ from tuneforge.evaluate.metrics import (
     scalar_metrics,
     tune_thresholds,
 )
-from tuneforge.evaluate.plots import plot_calibration, plot_confusion_matrix, plot_training_curves
+from tuneforge.evaluate.plots import (
+    plot_calibration,
+    plot_confusion_matrix,
+    plot_reliability,
+    plot_training_curves,
+)
 from tuneforge.evaluate.report import metrics_table, per_class_table, write_metrics
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "per_class_table",
     "plot_calibration",
     "plot_confusion_matrix",
+    "plot_reliability",
     "plot_training_curves",
     "regression_metrics",
     "scalar_metrics",

@@ -23,6 +23,32 @@ class ReliabilityBins:
     accuracy: np.ndarray
     count: np.ndarray
 
+    def to_json(self) -> dict[str, list[float]]:
+        """Lists, for metrics.json: the reliability diagram can be redrawn from them."""
+        return {
+            "edges": self.edges.tolist(),
+            "mean_confidence": self.mean_confidence.tolist(),
+            "accuracy": self.accuracy.tolist(),
+            "count": self.count.astype(int).tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[float]]) -> ReliabilityBins:
+        return cls(
+            np.asarray(data["edges"], dtype=np.float64),
+            np.asarray(data["mean_confidence"], dtype=np.float64),
+            np.asarray(data["accuracy"], dtype=np.float64),
+            np.asarray(data["count"], dtype=np.int64),
+        )
+
+    @property
+    def expected_calibration_error(self) -> float:
+        total = self.count.sum()
+        if total == 0:
+            return 0.0
+        gaps = np.abs(self.accuracy - self.mean_confidence) * self.count
+        return float(gaps.sum() / total)
+
 
 def reliability_bins(
     probabilities: np.ndarray, labels: np.ndarray, num_bins: int

@@ -71,9 +71,9 @@ def classification_metrics(
     class_ids = list(range(len(label_names)))
     result: dict[str, Any] = {"accuracy": float(accuracy_score(labels, predictions))}
     result |= averaged_scores(labels, predictions, class_ids, ("macro", "micro", "weighted"))
-    result["expected_calibration_error"] = expected_calibration_error(
-        probabilities, labels, calibration_bins
-    )
+    bins = reliability_bins(probabilities, labels, calibration_bins)
+    result["expected_calibration_error"] = bins.expected_calibration_error
+    result["reliability"] = bins.to_json()
     result["per_class"] = per_name_scores(labels, predictions, class_ids, label_names)
     matrix = confusion_matrix(labels, predictions, labels=class_ids)
     result["confusion_matrix"] = {"labels": list(label_names), "matrix": matrix.tolist()}
@@ -276,9 +276,7 @@ def expected_calibration_error(
     Returns:
         The ECE in [0, 1]; 0 for a perfectly calibrated model.
     """
-    bins = reliability_bins(probabilities, labels, num_bins)
-    weights = bins.count / bins.count.sum()
-    return float(np.sum(weights * np.abs(bins.accuracy - bins.mean_confidence)))
+    return reliability_bins(probabilities, labels, num_bins).expected_calibration_error
 
 
 def higher_is_better(metric_name: str) -> bool:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuneforge.evaluate._calibration import reliability_bins
-from tuneforge.evaluate.metrics import expected_calibration_error
+from tuneforge.evaluate._calibration import ReliabilityBins, reliability_bins
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -178,8 +177,14 @@ def plot_calibration(
     Returns:
         ``path``.
     """
-    bins = reliability_bins(probabilities, labels, num_bins)
-    ece = expected_calibration_error(probabilities, labels, num_bins)
+    return plot_reliability(reliability_bins(probabilities, labels, num_bins), path)
+
+
+def plot_reliability(bins: ReliabilityBins, path: Path) -> Path:
+    """The reliability diagram of :func:`plot_calibration` from bins already computed (e.g. the
+    ``reliability`` entry of a run's classification metrics, via ReliabilityBins.from_json)."""
+    num_bins = len(bins.count)
+    ece = bins.expected_calibration_error
     centres = (bins.edges[:-1] + bins.edges[1:]) / 2
     bar_width = 1.0 / num_bins
     occupied = bins.count > 0

@@ -43,10 +43,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
         write_quarantine(skipped, run_dir / f"evaluation_{name}_quarantine.jsonl")
     if not records:
         raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
-    logits, features = predictor.logits(records)
-    metrics = predictor.task.compute_metrics(
-        logits, records, features, predictor.label_names, predictor.metadata, config
-    )
+    metrics = predictor.score(records, config)
     if data is not None:
         metrics["skipped_rows"] = len(skipped)
     write_json_atomic(metrics, run_dir / f"evaluation_{name}.json")

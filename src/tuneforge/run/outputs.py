@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -14,6 +14,14 @@ from tuneforge.console import console
 from tuneforge.run import layout
 from tuneforge.run.info import RunInfo, write_run_info
 from tuneforge.run.layout import MODEL_DIR
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+RELIABILITY_FILE = "reliability_diagram.png"
+# Columns of the baselines table: the headline metrics of classification and multilabel runs.
+BASELINE_METRICS = ("macro_f1", "micro_f1", "accuracy", "weighted_f1", "subset_accuracy")
+BASELINE_LABELS = {"majority": "majority class", "tfidf_logreg": "TF-IDF + logistic regression"}
 
 
 def save_run_outputs(
@@ -30,14 +38,24 @@ def save_run_outputs(
     results: dict[str, dict[str, Any]],
     parameters: tuple[int, int],
     report: dict[str, Any],
+    quality: dict[str, Any] | None = None,
 ) -> None:
+    """Save the model and write metrics.json (last), plots and the model card.
+
+    Args:
+        quality: {"split", "baselines", "warnings" (QualityWarning list), "class_weighting"}
+            from the pipeline's guardrails; written to metrics.json and the model card.
+    """
     from tuneforge.adapt import save_adapted_model
     from tuneforge.evaluate import (
         metrics_table,
         per_class_table,
         plot_confusion_matrix,
+        plot_reliability,
         plot_training_curves,
     )
+    from tuneforge.evaluate._calibration import ReliabilityBins
+    from tuneforge.evaluate.guardrails import render_warnings
 
     model_dir = run_dir / MODEL_DIR
     saved_as = save_adapted_model(model.cpu(), model_dir, config.adaptation, config.model.name)
@@ -61,6 +79,12 @@ def save_run_outputs(
     headline = results.get(headline_split, {})
     if "confusion_matrix" in headline:
         plot_confusion_matrix(headline["confusion_matrix"], run_dir / "confusion_matrix.png")
+    if "reliability" in headline:
+        plot_reliability(
+            ReliabilityBins.from_json(headline["reliability"]), run_dir / RELIABILITY_FILE
+        )
+    quality = quality or {}
+    warnings = list(quality.get("warnings", []))
     trainable, total = parameters
     metrics = {
         **results,
@@ -72,8 +96,12 @@ def save_run_outputs(
             "total_parameters": total,
             "trainable_percent": round(100 * trainable / total, 4),
             "precision": precision,
+            "class_weighting": quality.get("class_weighting"),
         },
     }
+    if quality.get("baselines") is not None:
+        metrics["baselines"] = {"split": quality["split"], **quality["baselines"]}
+    metrics["quality_warnings"] = [warning.to_json() for warning in warnings]
     write_model_card(run_dir, config, info, metrics, report)
     # metrics.json last: its presence marks the run as finished (run_dir.is_finished).
     write_json_atomic(metrics, run_dir / layout.METRICS_FILE)
@@ -82,7 +110,32 @@ def save_run_outputs(
         breakdown = per_class_table(headline)
         if breakdown is not None:
             console.print(breakdown)
+    if "baselines" in metrics:
+        console.print(baselines_table(headline, metrics["baselines"], config.training))
+    if warnings:
+        console.print(render_warnings(warnings))
     console.print(f"[green]Run saved to {run_dir}[/]")
+
+
+def baselines_table(
+    model_metrics: dict[str, Any], baselines: dict[str, Any], training: Any
+) -> Table:
+    """The model next to the majority-class and TF-IDF baselines on the same split."""
+    from rich.table import Table
+
+    split = baselines["split"]
+    table = Table(title=f"model vs baselines ({split} split)")
+    table.add_column("model")
+    names = [name for name in BASELINE_METRICS if name in model_metrics]
+    for name in names:
+        table.add_column(name, justify="right")
+    rows = [("this model", model_metrics), *((k, v) for k, v in baselines.items() if k != "split")]
+    for label, values in rows:
+        table.add_row(
+            BASELINE_LABELS.get(label, label),
+            *(f"{values[name]:.4f}" if name in values else "-" for name in names),
+        )
+    return table
 
 
 def write_model_card(
@@ -107,6 +160,28 @@ def write_model_card(
         f"{name}: {info.get('size', info) if isinstance(info, dict) else info}"
         for name, info in splits.items()
     )
+    baselines = metrics.get("baselines")
+    baseline_section = ""
+    if baselines:
+        names = [name for name in BASELINE_METRICS if name in headline]
+        lines = [
+            f"| {BASELINE_LABELS.get(label, label)} | "
+            + " | ".join(f"{values.get(n, float('nan')):.4f}" for n in names)
+            + " |"
+            for label, values in [("this model", headline)]
+            + [(k, v) for k, v in baselines.items() if k != "split"]
+        ]
+        baseline_section = (
+            f"\n## Baselines ({baselines['split']} split, fitted on the training split)\n"
+            f"| model | {' | '.join(names)} |\n|---|{'---|' * len(names)}\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+    warning_lines = "".join(
+        f"- **Warning:** {w['message']} Try: {w['advice']}\n" for w in metrics["quality_warnings"]
+    )
+    if warning_lines:
+        baseline_section += f"\n## Quality warnings\n{warning_lines}"
     card = f"""# Model card: {run_dir.name}
 
 Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
@@ -129,7 +204,7 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 | metric | value |
 |---|---|
 {scalar_rows}
-
+{baseline_section}
 ## Intended use and limitations
 - Use on text like the training data: same language, domain and label set. Accuracy on other
   domains is unknown; measure it with `tuneforge evaluate {run_dir} --data <file>` first.

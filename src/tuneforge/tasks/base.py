@@ -17,6 +17,7 @@ import torch
 
 from tuneforge.data.records import Record
 from tuneforge.tasks._encoding import Features
+from tuneforge.tasks._weighting import ClassWeighting, LossTerm
 
 # How monitoring summarises a task's predictions: a distribution over classes (one per input),
 # per-label positive rates (labels co-occur), or a numeric distribution.
@@ -108,6 +109,29 @@ class Task(Protocol):
 
     def label_items(self, record: Record) -> tuple[str, ...]: ...
 
+    def class_weighting(
+        self, train: list[Features], names: list[str], mode: str
+    ) -> tuple[ClassWeighting | None, LossTerm | None]:
+        """What training.class_weighting decides on the training features, and the loss term
+        that applies it (None: the model's own loss)."""
+        ...
+
+    def balanced_sampling_keys(self, train: list[Features]) -> list[int] | None:
+        """One class id per training example for a class-balanced sampler; None: the task has
+        no single class per example."""
+        ...
+
+    def score_baselines(
+        self,
+        train: list[Record],
+        evaluated: list[Record],
+        names: list[str],
+        config: Any,
+    ) -> dict[str, dict[str, Any]] | None:
+        """Trivial and classical models (majority class, TF-IDF + logistic regression) fitted on
+        `train` and scored on `evaluated` with this task's metrics; None: no baseline applies."""
+        ...
+
 
 class TaskDefaults:
     """Defaults shared by most tasks: sequence-level logits, no metadata to fit or tune, no
@@ -152,3 +176,20 @@ class TaskDefaults:
         """The class names a labelled record carries (empty for numeric targets)."""
         label = record.label
         return tuple(label) if isinstance(label, tuple) else (str(label),)
+
+    def class_weighting(
+        self, train: list[Features], names: list[str], mode: str
+    ) -> tuple[ClassWeighting | None, LossTerm | None]:
+        return None, None
+
+    def balanced_sampling_keys(self, train: list[Features]) -> list[int] | None:
+        return None
+
+    def score_baselines(
+        self,
+        train: list[Record],
+        evaluated: list[Record],
+        names: list[str],
+        config: Any,
+    ) -> dict[str, dict[str, Any]] | None:
+        return None

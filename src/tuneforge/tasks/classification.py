@@ -11,6 +11,12 @@ from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
 from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax, tokenize_texts
+from tuneforge.tasks._weighting import (
+    ClassWeighting,
+    LossTerm,
+    single_label_weighting,
+    weighted_cross_entropy,
+)
 from tuneforge.tasks.base import TaskDefaults
 
 
@@ -101,6 +107,33 @@ class ClassificationTask(TaskDefaults):
 
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return (prediction["label"],)
+
+    def class_weighting(
+        self, train: list[Features], names: list[str], mode: str
+    ) -> tuple[ClassWeighting | None, LossTerm | None]:
+        weighting = single_label_weighting(self.balanced_sampling_keys(train), names, mode)
+        if not weighting.applied:
+            return weighting, None
+        return weighting, weighted_cross_entropy([weighting.weights[name] for name in names])
+
+    def balanced_sampling_keys(self, train: list[Features]) -> list[int]:
+        return [int(feature["labels"]) for feature in train]
+
+    def score_baselines(
+        self, train: list[Record], evaluated: list[Record], names: list[str], config: RunConfig
+    ) -> dict[str, dict[str, Any]]:
+        from tuneforge.evaluate.baselines import baseline_metrics
+
+        return baseline_metrics(
+            [record.text for record in train],
+            [str(record.label) for record in train],
+            [record.text for record in evaluated],
+            [str(record.label) for record in evaluated],
+            names,
+            multilabel=False,
+            seed=config.training.seed,
+            calibration_bins=config.evaluation.calibration_bins,
+        )
 
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
         return float(prediction["score"])

@@ -11,6 +11,12 @@ from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
 from tuneforge.tasks._distillation import bernoulli_kl
 from tuneforge.tasks._encoding import Features, class_head_config, sigmoid, tokenize_texts
+from tuneforge.tasks._weighting import (
+    ClassWeighting,
+    LossTerm,
+    multi_label_weighting,
+    weighted_binary_cross_entropy,
+)
 from tuneforge.tasks.base import TaskDefaults
 
 
@@ -139,6 +145,30 @@ class MultilabelTask(TaskDefaults):
 
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return tuple(prediction["labels"])
+
+    def class_weighting(
+        self, train: list[Features], names: list[str], mode: str
+    ) -> tuple[ClassWeighting | None, LossTerm | None]:
+        weighting = multi_label_weighting([feature["labels"] for feature in train], names, mode)
+        if not weighting.applied:
+            return weighting, None
+        return weighting, weighted_binary_cross_entropy([weighting.weights[n] for n in names])
+
+    def score_baselines(
+        self, train: list[Record], evaluated: list[Record], names: list[str], config: RunConfig
+    ) -> dict[str, dict[str, Any]]:
+        from tuneforge.evaluate.baselines import baseline_metrics
+
+        return baseline_metrics(
+            [record.text for record in train],
+            [list(_as_tuple(record.label)) for record in train],
+            [record.text for record in evaluated],
+            [list(_as_tuple(record.label)) for record in evaluated],
+            names,
+            multilabel=True,
+            seed=config.training.seed,
+            calibration_bins=config.evaluation.calibration_bins,
+        )
 
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
         # How sure each per-label decision is (distance from a coin flip), averaged over labels.

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tuneforge.train.dropout import (
+from tuneforge.training.dropout import (
     dropout_threshold,
     fast_dropout,
     keep_mask,

@@ -1,8 +1,14 @@
-"""The training loop: AdamW with warmup and decay, accumulation, clipping, bf16 autocast, periodic
-evaluation with early stopping, and atomic checkpoints that resume bit-for-bit.
+"""The training loop: warmup and decay, accumulation, clipping, bf16 autocast, periodic evaluation
+with early stopping, and atomic checkpoints that resume bit-for-bit.
 
-Built on accelerate (device placement, autocast, backward, clipping) rather than the HF Trainer, so
-that every step is visible here and the hook points in hooks.py stay explicit.
+Built on accelerate (device placement, DDP, autocast, backward, clipping) rather than the HF
+Trainer, so that every step is visible here. What differs between training recipes is passed in,
+with today's behaviour as the default: the optimizer factory (optim.py), the batch sampler
+(sampling.py), the training step (steps.py) and the hooks (hooks.py). DP-SGD swaps sampler,
+optimizer and step; adversarial training swaps the step; distillation adds a loss term.
+
+Rank-aware: every process trains on its shard of each epoch's batches; only the main process
+writes checkpoints and shows progress.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ import torch
 
 from tuneforge.config import TrainingConfig
 from tuneforge.inference import collate
-from tuneforge.train import checkpoint
-from tuneforge.train.attention import training_attention
-from tuneforge.train.batching import epoch_batches
-from tuneforge.train.dropout import training_dropout
-from tuneforge.train.hooks import TrainingHooks, run_hooks
-from tuneforge.train.progress import TrainingProgress
+from tuneforge.training.accelerator import make_accelerator
+from tuneforge.training.attention import training_attention
+from tuneforge.training.checkpoint import Checkpoints
+from tuneforge.training.dropout import training_dropout
+from tuneforge.training.hooks import TrainingHooks, run_hooks
+from tuneforge.training.optim import OptimizerFactory, adamw, warmup_then_decay
+from tuneforge.training.progress import TrainingProgress
+from tuneforge.training.sampling import BatchSampler, ShuffledBatches, batches_per_process, shard
+from tuneforge.training.steps import MicroBatch, TrainingStep, forward_backward
 
 Evaluate = Callable[[torch.nn.Module], dict[str, float]]
 
@@ -57,12 +66,13 @@ class TrainState:
 
 @dataclass
 class StepContext:
-    """What hooks see: the live model and optimizer, the loop state, the current loss."""
+    """What hooks see: the live model and optimizer, the loop state, the last loss."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     state: TrainState
     loss: torch.Tensor | None = None
+    accelerator: Any = None
 
 
 @dataclass
@@ -71,9 +81,13 @@ class FitSetup:
 
     config: TrainingConfig
     pad_token_id: int
-    checkpoint_dir: Path
-    precision: str
-    device: torch.device
+    checkpoint_dir: Path | None = None
+    """Where `last/` (resumable) and `best/` are written; None: no files at all (search trials,
+    federated rounds), the best weights are kept in memory and the run cannot resume."""
+    precision: str = "fp32"
+    device: torch.device | None = None
+    """torch.device("cpu") forces the CPU; None lets accelerate place the model (the local
+    rank's GPU under torchrun, CUDA when present, else the CPU)."""
     evaluate: Evaluate | None = None
     """Validation metrics of the model; None: no evaluation, the last weights are kept."""
     metric_for_best: str = "loss"
@@ -81,43 +95,46 @@ class FitSetup:
     hooks: TrainingHooks = field(default_factory=TrainingHooks)
     resume: bool = False
     show_progress: bool = True
+    sampler: BatchSampler | None = None
+    """Which examples each micro-batch holds; None: every example once per epoch, seeded
+    shuffling, grouped by length when config.group_by_length."""
+    optimizer_factory: OptimizerFactory = adamw
+    training_step: TrainingStep = forward_backward
 
 
 def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup) -> TrainState:
     """Train `model` on `features`; on return the model holds the best weights seen."""
-    from accelerate import Accelerator
-
     config = setup.config
-    accelerator = Accelerator(
-        cpu=setup.device.type == "cpu",
-        mixed_precision="bf16" if setup.precision == "bf16" else "no",
-        step_scheduler_with_optimizer=False,
+    accelerator = make_accelerator(setup.precision, setup.device)
+    device = accelerator.device
+    sampler = setup.sampler or ShuffledBatches(
+        [len(feature["input_ids"]) for feature in features],
+        config.batch_size,
+        config.seed,
+        config.group_by_length,
     )
-    lengths = [len(feature["input_ids"]) for feature in features]
-    steps_per_epoch, total_steps = count_steps(len(features), config)
-    optimizer = _make_optimizer(model, config)
+    world_size, rank = accelerator.num_processes, accelerator.process_index
+    steps_per_epoch, total_steps = optimizer_steps(
+        batches_per_process(sampler.num_batches(), world_size), config
+    )
+    model.to(device)
+    optimizer = setup.optimizer_factory(model, config)
     model, optimizer = accelerator.prepare(model, optimizer)
-    scheduler = _make_scheduler(optimizer, config, total_steps)
+    scheduler = warmup_then_decay(optimizer, config, total_steps)
     state = TrainState(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-
-    last_dir = setup.checkpoint_dir / "last"
-    best_dir = setup.checkpoint_dir / "best"
+    checkpoints = Checkpoints(setup.checkpoint_dir, accelerator)
     if setup.resume:
-        found = checkpoint.existing_checkpoint(last_dir)
-        if found is not None:
-            state = TrainState(**checkpoint.read_loop_state(found))
-            checkpoint.load_weights(found, accelerator.unwrap_model(model))
-            checkpoint.restore_training_state(found, optimizer, scheduler)
+        state = checkpoints.resume(state, accelerator.unwrap_model(model), optimizer, scheduler)
+    else:
+        checkpoints.clear()  # a fresh start must never end on a stale best/ of an earlier run
 
-    context = StepContext(model=model, optimizer=optimizer, state=state)
+    context = StepContext(model=model, optimizer=optimizer, state=state, accelerator=accelerator)
     interrupted = _InterruptFlag()
 
     def save_last() -> None:
         state.pending_loss_sum = float(running_loss)
         state.pending_loss_batches = running_batches
-        checkpoint.save_checkpoint(
-            last_dir, accelerator.unwrap_model(model), asdict(state), optimizer, scheduler
-        )
+        checkpoints.save_last(accelerator.unwrap_model(model), asdict(state), optimizer, scheduler)
 
     def evaluate_and_track() -> None:
         metrics = setup.evaluate(accelerator.unwrap_model(model))
@@ -133,7 +150,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
             state.best_metric, state.best_step = value, state.global_step
             state.best_loss = loss
             state.evals_without_improvement = 0
-            checkpoint.save_checkpoint(best_dir, accelerator.unwrap_model(model), asdict(state))
+            checkpoints.save_best(accelerator.unwrap_model(model), asdict(state))
         else:
             state.evals_without_improvement += 1
             patience = config.early_stopping_patience
@@ -144,41 +161,56 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                 and state.global_step < state.total_steps
             )
 
-    progress = TrainingProgress(total_steps, enabled=setup.show_progress)
+    def loss_terms_applied(batch: dict[str, torch.Tensor]) -> Callable[[Any], torch.Tensor]:
+        def loss_of(outputs: Any) -> torch.Tensor:
+            loss = outputs.loss
+            for term in setup.hooks.loss_terms:
+                loss = term(model, batch, outputs, loss)
+            return loss
+
+        return loss_of
+
+    progress = TrainingProgress(
+        total_steps, enabled=setup.show_progress and accelerator.is_main_process
+    )
     model.train()
     # Gradients left on the parameters by an earlier call that crashed between backward and
     # zero_grad (an in-process retry with resume=True) would leak into the first step.
     optimizer.zero_grad(set_to_none=True)
-    running_loss = torch.full((), state.pending_loss_sum, device=setup.device)
+    running_loss = torch.full((), state.pending_loss_sum, device=device)
     running_batches = state.pending_loss_batches
     attention = training_attention(
-        accelerator.unwrap_model(model), config.attention_implementation, setup.device
+        accelerator.unwrap_model(model), config.attention_implementation, device
     )
-    dropout = training_dropout(config.dropout_generator, setup.device)
+    dropout = training_dropout(config.dropout_generator, device)
     with interrupted, progress, attention, dropout:
         progress.advance_to(state.global_step)
         while state.global_step < total_steps and not state.stopped_early:
-            batches = epoch_batches(
-                lengths, config.batch_size, config.seed, state.epoch, config.group_by_length
-            )
+            batches = shard(sampler.epoch_batches(state.epoch), rank, world_size)
             for position in range(state.batches_done_in_epoch, len(batches)):
                 group_start = position - position % config.gradient_accumulation_steps
                 group_size = min(config.gradient_accumulation_steps, len(batches) - group_start)
+                last_in_group = position + 1 == group_start + group_size
                 batch = collate([features[i] for i in batches[position]], setup.pad_token_id)
-                batch = {key: value.to(setup.device) for key, value in batch.items()}
-                outputs = model(**batch)
-                loss = (
-                    setup.hooks.compute_loss(model, batch, outputs)
-                    if setup.hooks.compute_loss
-                    else outputs.loss
-                )
+                batch = {key: value.to(device) for key, value in batch.items()}
+                # DDP averages gradients across processes at the group's last backward only.
+                with _gradient_sync(accelerator, model, last_in_group):
+                    loss = setup.training_step(
+                        MicroBatch(
+                            model=model,
+                            batch=batch,
+                            loss_of=loss_terms_applied(batch),
+                            backward=lambda loss, size=group_size: accelerator.backward(
+                                loss / size
+                            ),
+                        )
+                    )
                 context.loss = loss
-                accelerator.backward(loss / group_size)
-                running_loss += loss.detach()
+                running_loss += loss
                 running_batches += 1
-                progress.add_samples(len(batches[position]))
+                progress.add_samples(len(batches[position]) * world_size)
                 state.batches_done_in_epoch = position + 1
-                if position + 1 < group_start + group_size:
+                if not last_in_group:
                     continue
                 run_hooks(setup.hooks.after_backward, context)
                 if config.max_grad_norm is not None:
@@ -224,7 +256,9 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                     state.batches_done_in_epoch = 0
                     run_hooks(setup.hooks.on_epoch_end, context)
                 if should_evaluate and setup.evaluate is not None:
+                    progress.pause()
                     evaluate_and_track()
+                    progress.resume()
                 final = final or state.stopped_early
                 state.finished = final
                 periodic = (
@@ -241,9 +275,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                     break
 
     unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-    best = checkpoint.existing_checkpoint(best_dir)
-    if best is not None:
-        checkpoint.load_weights(best, unwrapped)
+    checkpoints.load_best(unwrapped)
     return state
 
 
@@ -258,49 +290,28 @@ def is_improvement(value: float, loss: float, state: TrainState, higher_is_bette
     return state.best_loss is not None and loss < state.best_loss
 
 
-def count_steps(num_examples: int, config: TrainingConfig) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps) of a training run."""
-    batches_per_epoch = math.ceil(num_examples / config.batch_size)
+def count_steps(num_examples: int, config: TrainingConfig, world_size: int = 1) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps) of the default sampler's run."""
+    batches = math.ceil(num_examples / config.batch_size)
+    return optimizer_steps(batches_per_process(batches, world_size), config)
+
+
+def optimizer_steps(batches_per_epoch: int, config: TrainingConfig) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps) for one process's batches."""
     steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
     return steps_per_epoch, config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
 
 def _epoch_float(state: TrainState) -> float:
-    return round(state.global_step / state.steps_per_epoch, 4)
+    return round(state.global_step / max(state.steps_per_epoch, 1), 4)
 
 
-def _make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    # No weight decay on biases and normalisation weights (BERT paper's recipe): decaying them
-    # towards zero only hurts.
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        is_norm_or_bias = (
-            parameter.ndim < 2 or "layernorm" in name.lower() or "norm" in name.lower()
-        )
-        (no_decay if is_norm_or_bias else decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    # The fused kernel updates all parameters in one pass (CPU and CUDA since torch 2.4).
-    try:
-        return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=config.learning_rate)
+def _gradient_sync(accelerator: Any, model: torch.nn.Module, sync: bool) -> Any:
+    import contextlib
 
-
-def _make_scheduler(optimizer: Any, config: TrainingConfig, total_steps: int) -> Any:
-    from transformers import get_scheduler
-
-    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-    return get_scheduler(
-        name[config.lr_schedule],
-        optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
-    )
+    if sync or accelerator.num_processes == 1:
+        return contextlib.nullcontext()
+    return accelerator.no_sync(model)
 
 
 class _InterruptFlag:

@@ -14,7 +14,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from tuneforge.config import TrainingConfig
-from tuneforge.train import FitSetup, TrainingHooks
+from tuneforge.training import FitSetup, TrainingHooks
 
 from ._bbc import PER_TOPIC, TOPICS
 
@@ -71,7 +71,7 @@ def make_setup(tokenizer) -> Callable[..., FitSetup]:
     """``make_setup(checkpoint_dir, hooks=..., evaluate=..., resume=..., **training_fields)``."""
 
     def make(
-        checkpoint_dir: Path,
+        checkpoint_dir: Path | None,
         hooks: TrainingHooks | None = None,
         evaluate: Callable | None = None,
         resume: bool = False,

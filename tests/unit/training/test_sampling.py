@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tuneforge.train.batching import epoch_batches
+from tuneforge.training.sampling import epoch_batches
 
 # 500 examples span two length-sorting windows (8 * 50 = 400) at batch size 8.
 LENGTHS = torch.randint(5, 200, (500,), generator=torch.Generator().manual_seed(0)).tolist()

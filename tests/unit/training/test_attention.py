@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from tuneforge.train.attention import attention_dropout, resolve_attention, training_attention
+from tuneforge.training.attention import attention_dropout, resolve_attention, training_attention
 
 CPU = torch.device("cpu")
 

@@ -1,7 +1,7 @@
 """The training stage: the loop, its hook points and its checkpoints."""
 
-from tuneforge.train.hooks import TrainingHooks
-from tuneforge.train.loop import (
+from tuneforge.training.hooks import TrainingHooks
+from tuneforge.training.loop import (
     FitSetup,
     StepContext,
     TrainingInterrupted,

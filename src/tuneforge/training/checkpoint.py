@@ -99,3 +99,80 @@ def restore_training_state(
     torch.set_rng_state(training_state["torch_rng"])
     if training_state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(training_state["cuda_rng"])
+
+
+class Checkpoints:
+    """The `last/` and `best/` checkpoints of one `fit` call, written by the main process only.
+
+    Without a folder nothing is written: the best weights are kept in memory (a copy on the
+    CPU) and there is nothing to resume from.
+    """
+
+    def __init__(self, folder: Path | None, accelerator: Any) -> None:
+        self.folder = folder
+        self.accelerator = accelerator
+        self._best_in_memory: dict[str, torch.Tensor] | None = None
+
+    @property
+    def _last(self) -> Path:
+        assert self.folder is not None
+        return self.folder / "last"
+
+    @property
+    def _best(self) -> Path:
+        assert self.folder is not None
+        return self.folder / "best"
+
+    def clear(self) -> None:
+        """Remove checkpoints an earlier run left in the folder."""
+        if self.folder is None:
+            return
+        if self.accelerator.is_main_process:
+            for name in ("last", "best"):
+                for suffix in ("", ".tmp", ".old"):
+                    shutil.rmtree(self.folder / f"{name}{suffix}", ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def resume(self, state: Any, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> Any:
+        """The loop state of `last/` with weights, optimizer, scheduler and RNG restored; the
+        given fresh state when there is no checkpoint yet."""
+        if self.folder is None:
+            raise ValueError("resume needs a checkpoint_dir: there is nothing to resume from")
+        found = existing_checkpoint(self._last)
+        if found is None:
+            return state
+        resumed = type(state)(**read_loop_state(found))
+        load_weights(found, model)
+        restore_training_state(found, optimizer, scheduler)
+        return resumed
+
+    def save_last(
+        self, model: torch.nn.Module, loop_state: dict[str, Any], optimizer: Any, scheduler: Any
+    ) -> None:
+        if self.folder is None:
+            return
+        if self.accelerator.is_main_process:
+            save_checkpoint(self._last, model, loop_state, optimizer, scheduler)
+        self.accelerator.wait_for_everyone()
+
+    def save_best(self, model: torch.nn.Module, loop_state: dict[str, Any]) -> None:
+        if self.folder is None:
+            self._best_in_memory = {
+                name: tensor.detach().to("cpu", copy=True)
+                for name, tensor in model.state_dict().items()
+            }
+            return
+        if self.accelerator.is_main_process:
+            save_checkpoint(self._best, model, loop_state)
+        self.accelerator.wait_for_everyone()
+
+    def load_best(self, model: torch.nn.Module) -> None:
+        """Put the best weights seen into `model` (no-op when nothing was evaluated)."""
+        if self._best_in_memory is not None:
+            model.load_state_dict(self._best_in_memory)
+            return
+        if self.folder is None:
+            return
+        found = existing_checkpoint(self._best)
+        if found is not None:
+            load_weights(found, model)

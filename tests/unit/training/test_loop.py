@@ -15,9 +15,9 @@ import torch
 
 from tuneforge.config import TrainingConfig
 from tuneforge.inference import collate
-from tuneforge.train import TrainingHooks, TrainingInterrupted, count_steps, fit
-from tuneforge.train.batching import epoch_batches
-from tuneforge.train.checkpoint import existing_checkpoint, load_weights, read_loop_state
+from tuneforge.training import TrainingHooks, TrainingInterrupted, count_steps, fit
+from tuneforge.training.checkpoint import existing_checkpoint, load_weights, read_loop_state
+from tuneforge.training.sampling import epoch_batches
 
 from ._bbc import per_topic
 
@@ -85,14 +85,14 @@ def test_loop_gradient_accumulation_matches_step_count(
     tmp_path, bbc_features, make_model, make_setup
 ):
     def counting_hooks(counts: dict[str, int]) -> TrainingHooks:
-        def compute_loss(model, batch, outputs):
+        def count_forward(model, batch, outputs, loss):
             counts["forward"] += 1
-            return outputs.loss
+            return loss
 
         def count_step(context) -> None:
             counts["step"] += 1
 
-        return TrainingHooks(compute_loss=compute_loss, after_optimizer_step=[count_step])
+        return TrainingHooks(loss_terms=[count_forward], after_optimizer_step=[count_step])
 
     results = {}
     for name, training in {
@@ -369,7 +369,7 @@ def test_loop_sigint_saves_checkpoint_and_resumes_exactly(
     ],
 )
 def test_loop_is_improvement_breaks_ties_by_loss(value, loss, higher_is_better, expected) -> None:
-    from tuneforge.train.loop import TrainState, is_improvement
+    from tuneforge.training.loop import TrainState, is_improvement
 
     state = TrainState(total_steps=10, steps_per_epoch=5, best_metric=0.8, best_loss=0.5)
     if not higher_is_better:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuneforge.train import checkpoint
-from tuneforge.train.checkpoint import (
+from tuneforge.training import checkpoint
+from tuneforge.training.checkpoint import (
     existing_checkpoint,
     load_weights,
     read_loop_state,

@@ -1,0 +1,33 @@
+"""Process-wide settings a run needs, set at the entry points and restored afterwards.
+
+A library caller (a notebook, a search running many trials) must get its process back as it
+was: the thread count and the environment are put back when the run returns or fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+from tuneforge.inference import physical_cores
+
+
+@contextlib.contextmanager
+def run_settings(num_threads: int | None) -> Iterator[None]:
+    """One torch thread per physical core (hyper-threads only add contention to GEMM kernels)
+    unless `num_threads` is given; the fast tokenizer's own thread pool off (it warns, and can
+    deadlock, once a process forks), unless the caller set TOKENIZERS_PARALLELISM."""
+    previous_threads = torch.get_num_threads()
+    previous_env = os.environ.get("TOKENIZERS_PARALLELISM")
+    if previous_env is None:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    torch.set_num_threads(num_threads or physical_cores())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        if previous_env is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
