@@ -105,6 +105,48 @@ class ModelConfig(_Section):
     """Keep only the first N transformer layers (fast tests, quick experiments)."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) when loading from the hub."""
+    long_text: Literal["truncate", "chunks"] = "truncate"
+    """Texts longer than max_seq_length: truncate keeps the first tokens; chunks reads the whole
+    text as overlapping windows of max_seq_length tokens (each trained on with the text's
+    label) and pools the windows' logits into one prediction per text, in evaluation,
+    prediction and serving alike. Sequence-level tasks only (not ner)."""
+    chunk_overlap: int | None = Field(None, ge=0)
+    """chunks: tokens shared by consecutive windows (the stride is max_seq_length minus the
+    special tokens minus this); unset: a quarter of the window."""
+    max_chunks: int = Field(16, ge=1)
+    """chunks: windows per text at most (from its start); bounds the cost of a very long text."""
+    chunk_pooling: Literal["mean", "max"] = "mean"
+    """chunks: how the windows' logits become the text's logits."""
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> ModelConfig:
+        overlap = self.chunk_overlap
+        if (
+            self.long_text == "chunks"
+            and overlap is not None
+            and overlap >= self.max_seq_length - 2
+        ):
+            raise ValueError(
+                f"model.chunk_overlap ({overlap}) must be smaller than "
+                f"model.max_seq_length minus the special tokens ({self.max_seq_length - 2})"
+            )
+        return self
+
+    @property
+    def long_text_settings(self) -> dict[str, Any] | None:
+        """What a saved model needs to read texts as it was trained (RunInfo.long_text)."""
+        if self.long_text == "truncate":
+            return None
+        return {
+            "mode": self.long_text,
+            "overlap": (
+                self.chunk_overlap
+                if self.chunk_overlap is not None
+                else (self.max_seq_length - 2) // 4
+            ),
+            "max_chunks": self.max_chunks,
+            "pooling": self.chunk_pooling,
+        }
 
 
 class TaskConfig(_Section):

@@ -228,3 +228,21 @@ def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(
             model.float().eval(), {torch.nn.Linear}, dtype=torch.qint8
         )
+
+
+def pool_windows(
+    rows: list[np.ndarray], features: list[dict[str, Any]], pooling: str = "mean"
+) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """One logits row (and one feature, the first window's) per text from windowed features
+    (model.long_text: chunks); features without a "document" index are returned as they are."""
+    if not features or "document" not in features[0]:
+        return rows, features
+    grouped: dict[int, list[np.ndarray]] = {}
+    first: dict[int, dict[str, Any]] = {}
+    for row, feature in zip(rows, features, strict=True):
+        grouped.setdefault(feature["document"], []).append(row)
+        first.setdefault(feature["document"], feature)
+    reduce = np.max if pooling == "max" else np.mean
+    documents = sorted(grouped)
+    pooled = [reduce(np.stack(grouped[d]), axis=0) for d in documents]
+    return pooled, [first[d] for d in documents]

@@ -84,6 +84,7 @@ def prepare_data(config: RunConfig) -> PreparedData:
     from tuneforge.data import build_data_report, prepare_dataset
     from tuneforge.modeling import load_tokenizer, resolve_model_source
     from tuneforge.tasks import get_task
+    from tuneforge.tasks._windows import encode_for_model
 
     splits = prepare_dataset(config)
     source = resolve_model_source(config.model.name)
@@ -95,9 +96,23 @@ def prepare_data(config: RunConfig) -> PreparedData:
     # only, and encoding it needs an output id. That output is never trained: its recall is 0.
     names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
     metadata = task.fit_metadata(splits.train, names)
-    max_length = config.model.max_seq_length
+    long_text = config.model.long_text_settings
+    if long_text and not task.sequence_level:
+        raise ConfigError(
+            f"model.long_text: chunks reads a text in windows and pools one prediction per "
+            f"text; the {task.name} task predicts per token. Use model.long_text: truncate "
+            "(or a larger model.max_seq_length)."
+        )
     features = {
-        split: task.encode(getattr(splits, split), tokenizer, names, max_length, metadata)
+        split: encode_for_model(
+            task,
+            getattr(splits, split),
+            tokenizer,
+            names,
+            config.model.max_seq_length,
+            metadata,
+            long_text,
+        )
         for split in SPLITS
     }
     return PreparedData(splits, task, tokenizer, source, names, metadata, features, report)
@@ -410,7 +425,7 @@ def _rescored(
         task,
         scored.logits,
         data.records("validation"),
-        data.features["validation"],
+        scored.features,
         names=data.names,
         metadata=metadata,
         config=config,

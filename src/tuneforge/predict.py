@@ -18,6 +18,7 @@ from tuneforge.inference import (
     OnnxTaskModel,
     default_device,
     forward_logits,
+    pool_windows,
     quantize_linear_int8,
     resolve_precision,
 )
@@ -30,6 +31,7 @@ from tuneforge.modeling import (
 from tuneforge.run.info import TORCH_INT8, RunInfo, read_run_info
 from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import Task, get_task
+from tuneforge.tasks._windows import encode_for_model
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Predictor:
     device: torch.device
     precision: str = "fp32"
     batch_size: int = 64
+    long_text: dict[str, Any] | None = None
+    """How the model reads long texts (RunInfo.long_text); None: truncated."""
 
     @property
     def task(self) -> Task:
@@ -52,18 +56,27 @@ class Predictor:
 
     def logits(self, records: list[Record]) -> tuple[list[np.ndarray] | np.ndarray, list[dict]]:
         """Raw logits of the records (stacked for sequence tasks) and the encoded features."""
-        features = self.task.encode(
-            records, self.tokenizer, self.label_names, self.max_seq_length, self.metadata
+        features = encode_for_model(
+            self.task,
+            records,
+            self.tokenizer,
+            self.label_names,
+            self.max_seq_length,
+            self.metadata,
+            self.long_text,
         )
         if not features:
             return [], features
         pad_token_id = self.tokenizer.pad_token_id or 0
         if isinstance(self.model, OnnxTaskModel):
             rows = self.model.forward_logits(features, self.batch_size, pad_token_id)
-            return self.task.stack_logits(rows), features
-        rows, _ = forward_logits(
-            self.model, features, self.batch_size, pad_token_id, self.device, self.precision
-        )
+        else:
+            rows, _ = forward_logits(
+                self.model, features, self.batch_size, pad_token_id, self.device, self.precision
+            )
+        # model.long_text: chunks: the windows' logits pooled into one row per text.
+        pooling = (self.long_text or {}).get("pooling", "mean")
+        rows, features = pool_windows(rows, features, pooling)
         return self.task.stack_logits(rows), features
 
     def score(self, records: list[Record], config: Any) -> dict[str, Any]:
@@ -139,6 +152,7 @@ def load_predictor(
         device=torch_device,
         precision=precision,
         batch_size=batch_size,
+        long_text=info.long_text,
     )
 
 

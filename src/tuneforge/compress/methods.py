@@ -23,6 +23,7 @@ from tuneforge.run import layout
 from tuneforge.run.info import RunInfo, read_run_info, write_run_info
 from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import TASKS, Task, get_task
+from tuneforge.tasks._windows import encode_for_model
 
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
 
@@ -227,12 +228,14 @@ class SourceRun:
         """The encoded features (with labels) of ``split``: "train", "validation" or "test"."""
         records = getattr(self.splits(), split)
         task = get_task(self.task_type)
-        return task.encode(
+        return encode_for_model(
+            task,
             records,
             self.tokenizer,
             self.label_names,
             self.max_seq_length,
             self.info.metadata,
+            self.info.long_text,
         )
 
     def write_info(self, model_dir: Path, **changes: Any) -> RunInfo:

@@ -23,6 +23,9 @@ class Scored:
     """The task's metrics (loss included when computed)."""
     logits: Any
     """The stacked logits, kept for threshold tuning on validation."""
+    features: list[dict[str, Any]]
+    """The features the logits line up with: one per text (the first window's when the run
+    reads long texts in windows), for re-scoring the same logits later."""
 
 
 def score_logits(
@@ -64,14 +67,16 @@ def evaluate_model(
         precision: "fp32" or "bf16" autocast.
         pad_token_id: the tokenizer's padding id.
     """
-    from tuneforge.inference import forward_logits
+    from tuneforge.inference import forward_logits, pool_windows
 
     device = next(model.parameters()).device
     rows, loss = forward_logits(
         model, features, config.evaluation.batch_size, pad_token_id, device, precision
     )
+    # model.long_text: chunks: one row per text from its windows; the loss stays per window.
+    rows, features = pool_windows(rows, features, config.model.chunk_pooling)
     logits = task.stack_logits(rows)
     metrics = score_logits(
         task, logits, records, features, names=names, metadata=metadata, config=config, loss=loss
     )
-    return Scored(metrics, logits)
+    return Scored(metrics, logits, features)

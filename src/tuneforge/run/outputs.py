@@ -70,6 +70,7 @@ def save_run_outputs(
         adaptation=config.adaptation.method,
         saved_as=saved_as,
         precision=precision,
+        long_text=config.model.long_text_settings,
     )
     write_run_info(info, model_dir)
 
@@ -190,7 +191,7 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 - Task: **{info.task}** with {len(info.label_names)} label(s): {", ".join(info.label_names[:30])}
 - Base model: `{config.model.name}`{f" (first {config.model.num_hidden_layers} layers)" if config.model.num_hidden_layers else ""}
 - Adaptation: {config.adaptation.method} ({training["trainable_parameters"]:,} of {training["total_parameters"]:,} parameters trained, {training["trainable_percent"]:.2f}%); saved as {info.saved_as}
-- Max sequence length: {config.model.max_seq_length} tokens (longer inputs are truncated)
+- Max sequence length: {config.model.max_seq_length} tokens ({_long_text_line(config)})
 
 ## Training data
 - Source: `{config.data.source}`; split sizes: {sizes}
@@ -219,3 +220,13 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / layout.METRICS_FILE).read_text(encoding="utf-8"))
+
+
+def _long_text_line(config: RunConfig) -> str:
+    settings = config.model.long_text_settings
+    if settings is None:
+        return "longer inputs are truncated"
+    return (
+        f"longer inputs are read whole, up to {settings['max_chunks']} overlapping windows "
+        f"({settings['overlap']} tokens shared), their logits {settings['pooling']}-pooled"
+    )

@@ -43,6 +43,9 @@ class Task(Protocol):
     """Where batches are padded: right for encoders; left for decoders that generate."""
     has_classes: ClassVar[bool]
     """Whether labels are classes (imbalance, baselines and unseen-class checks apply)."""
+    sequence_level: ClassVar[bool]
+    """One output per text (not per token): long texts can be read in windows whose logits
+    are pooled (model.long_text: chunks)."""
 
     def label_names(self, records: list[Record], declared: list[str] | None) -> list[str]: ...
 
@@ -139,6 +142,7 @@ class TaskDefaults:
 
     padding_side: ClassVar[PaddingSide] = "right"
     has_classes: ClassVar[bool] = False
+    sequence_level: ClassVar[bool] = True
 
     def fit_metadata(self, train: list[Record], names: list[str]) -> dict[str, Any]:
         return {}

@@ -180,6 +180,7 @@ class NerTask(TaskDefaults):
     peft_task_type = "TOKEN_CLS"
     class_statistic = "entity_type"
     has_classes = True
+    sequence_level = False  # a tag per token: windows would need token-level stitching
 
     label_names = staticmethod(label_names)
     head_config = staticmethod(head_config)
