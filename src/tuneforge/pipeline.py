@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from tuneforge.tasks import Task
     from tuneforge.tasks._weighting import ClassWeighting
     from tuneforge.training import TrainingHooks, TrainState
+    from tuneforge.training.optim import OptimizerFactory
+    from tuneforge.training.sampling import BatchSampler
+    from tuneforge.training.steps import TrainingStep
 
 SPLITS = ("train", "validation", "test")
 
@@ -84,18 +87,9 @@ def prepare_data(config: RunConfig) -> PreparedData:
     from tuneforge.data import build_data_report, prepare_dataset
     from tuneforge.modeling import load_tokenizer, resolve_model_source
     from tuneforge.tasks import get_task
-    from tuneforge.tasks._windows import encode_for_model
+    from tuneforge.tasks._windows import covered_length, encode_for_model
 
-    splits = prepare_dataset(config)
-    source = resolve_model_source(config.model.name)
-    tokenizer = load_tokenizer(source, config.model.revision)
-    report = build_data_report(splits, tokenizer, config.model.max_seq_length, config.task.type)
     task = get_task(config.task.type)
-    # Names from every split: the splits are stratified on coarse keys (NER: has any entity;
-    # multilabel: the rarest label), so a rare entity type or label can land in validation or test
-    # only, and encoding it needs an output id. That output is never trained: its recall is 0.
-    names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
-    metadata = task.fit_metadata(splits.train, names)
     long_text = config.model.long_text_settings
     if long_text and not task.sequence_level:
         raise ConfigError(
@@ -103,6 +97,23 @@ def prepare_data(config: RunConfig) -> PreparedData:
             f"text; the {task.name} task predicts per token. Use model.long_text: truncate "
             "(or a larger model.max_seq_length)."
         )
+    splits = prepare_dataset(config)
+    source = resolve_model_source(config.model.name)
+    tokenizer = load_tokenizer(source, config.model.revision)
+    report = build_data_report(
+        splits,
+        tokenizer,
+        config.model.max_seq_length,
+        config.task.type,
+        covered_tokens=(
+            covered_length(tokenizer, config.model.max_seq_length, long_text) if long_text else None
+        ),
+    )
+    # Names from every split: the splits are stratified on coarse keys (NER: has any entity;
+    # multilabel: the rarest label), so a rare entity type or label can land in validation or test
+    # only, and encoding it needs an output id. That output is never trained: its recall is 0.
+    names = task.label_names([*splits.train, *splits.validation, *splits.test], config.data.labels)
+    metadata = task.fit_metadata(splits.train, names)
     features = {
         split: encode_for_model(
             task,
@@ -152,6 +163,9 @@ def fine_tune(
     resume: bool = False,
     show_progress: bool = True,
     precision: str | None = None,
+    sampler: BatchSampler | None = None,
+    training_step: TrainingStep | None = None,
+    optimizer_factory: OptimizerFactory | None = None,
 ) -> FitResult:
     """Train `model` on the training split, picking the best weights on validation.
 
@@ -162,6 +176,9 @@ def fine_tune(
     Args:
         precision: "fp32" or "bf16" to override training.precision (a compressed run keeps its
             source run's).
+        sampler, training_step, optimizer_factory: replace the loop's defaults (the sampler
+            training.sampler names, one forward/backward per micro-batch, AdamW), e.g. Poisson
+            sampling, a clipped and noised private step and its optimizer.
     """
     from transformers import set_seed
 
@@ -169,6 +186,8 @@ def fine_tune(
     from tuneforge.evaluate import higher_is_better, scalar_metrics
     from tuneforge.inference import default_device, resolve_precision
     from tuneforge.training import FitSetup, TrainingHooks, fit
+    from tuneforge.training.optim import adamw
+    from tuneforge.training.steps import forward_backward
 
     training = config.training
     device = default_device()
@@ -223,7 +242,9 @@ def fine_tune(
             hooks=loop_hooks,
             resume=resume,
             show_progress=show_progress,
-            sampler=_sampler(task, train_features, config),
+            sampler=sampler or _sampler(task, train_features, config),
+            training_step=training_step or forward_backward,
+            optimizer_factory=optimizer_factory or adamw,
         ),
     )
     model.eval()

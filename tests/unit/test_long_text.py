@@ -89,6 +89,10 @@ def test_long_text_run_scores_and_predicts_one_row_per_text(tmp_path: Path) -> N
     assert metrics["test"]["num_examples"] == 10 and metrics["validation"]["num_examples"] == 10
     info = json.loads((result.run_dir / "model" / "tuneforge.json").read_text(encoding="utf-8"))
     assert info["long_text"] == {"mode": "chunks", "overlap": 8, "max_chunks": 3, "pooling": "mean"}
+    # The data report counts as cut only what 3 windows of 32 tokens (8 shared) do not cover.
+    report = json.loads((result.run_dir / "data_report.json").read_text(encoding="utf-8"))
+    assert report["covered_tokens"] == 30 + 2 * 22 + 2
+    assert not any("raising model.max_seq_length" in w for w in report["warnings"])
     predictor = tuneforge.load_predictor(result.run_dir)
     texts = [record["text"] for record in _test_split(result.run_dir)]
     predictions = predictor.predict(texts[:4])

@@ -52,6 +52,38 @@ def test_stages_fine_tune_returns_validation_metrics_and_writes_nothing(
     assert again.metrics["macro_f1"] == result.validation["macro_f1"]
 
 
+def test_stages_fine_tune_takes_a_custom_step_and_optimizer(prepared) -> None:
+    """What a private or adversarial feature plugs in through the stage, not the loop."""
+    from tuneforge.training.steps import forward_backward
+
+    config, data, _ = prepared
+    calls = {"steps": 0, "optimizers": 0}
+
+    def counting_step(micro_batch):
+        calls["steps"] += 1
+        return forward_backward(micro_batch)
+
+    def frozen_optimizer(model, training_config):
+        calls["optimizers"] += 1
+        return torch.optim.SGD(model.parameters(), lr=0.0)
+
+    model = build_model(config, data)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    result = fine_tune(
+        model,
+        data.task,
+        data,
+        config,
+        show_progress=False,
+        training_step=counting_step,
+        optimizer_factory=frozen_optimizer,
+    )
+
+    assert calls == {"steps": 5, "optimizers": 1}
+    after = result.model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)  # lr 0: unchanged
+
+
 def test_stages_guardrail_fires_on_a_collapsed_model(prepared) -> None:
     config, data, _ = prepared
     model = build_model(config, data)

@@ -26,7 +26,11 @@ _TOKENIZE_BATCH = 512
 
 
 def build_data_report(
-    splits: Splits, tokenizer: Any, max_seq_length: int, task_type: str
+    splits: Splits,
+    tokenizer: Any,
+    max_seq_length: int,
+    task_type: str,
+    covered_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Describe ``splits`` as a JSON-able dict.
 
@@ -35,18 +39,22 @@ def build_data_report(
         tokenizer: a (fast) Hugging Face tokenizer; lengths count its special tokens.
         max_seq_length: the model's input limit; longer examples are counted as truncated.
         task_type: ``classification``, ``multilabel``, ``regression`` or ``ner``.
+        covered_tokens: with model.long_text: chunks, the tokens that max_chunks windows cover;
+            only longer examples are cut (and counted as truncated).
 
     Returns:
         ``{"task_type", "max_seq_length", "splits": {name: {"size", "token_length",
         "truncated", "truncated_share", and "label_counts" | "entity_counts" | "target"}},
+        "covered_tokens": int | None,
         "quarantine": {"total", "by_category"}, "sampled_from": int | None,
         "warnings": [str]}``.
     """
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    limit = covered_tokens or max_seq_length
     summaries = {}
     for name, records in parts.items():
         lengths = token_lengths(records, tokenizer)
-        truncated = int((lengths > max_seq_length).sum())
+        truncated = int((lengths > limit).sum())
         summaries[name] = {
             "size": len(records),
             "token_length": _percentiles(lengths),
@@ -58,6 +66,7 @@ def build_data_report(
     report = {
         "task_type": task_type,
         "max_seq_length": max_seq_length,
+        "covered_tokens": covered_tokens,
         "splits": summaries,
         "quarantine": {"total": len(splits.quarantined), "by_category": dict(categories)},
         "sampled_from": splits.sampled_from,
@@ -133,7 +142,14 @@ def _warnings(report: dict[str, Any]) -> list[str]:
                 f"'{least}' unless you add examples or weight the classes."
             )
     for name, summary in splits.items():
-        if summary["truncated_share"] > TRUNCATION_WARNING_SHARE:
+        if summary["truncated_share"] > TRUNCATION_WARNING_SHARE and report.get("covered_tokens"):
+            warnings.append(
+                f"{summary['truncated_share']:.0%} of the {name} examples are longer than the "
+                f"{report['covered_tokens']} tokens that model.max_chunks windows cover and will "
+                f"be cut (p95 length {summary['token_length']['p95']}); consider raising "
+                "model.max_chunks."
+            )
+        elif summary["truncated_share"] > TRUNCATION_WARNING_SHARE:
             warnings.append(
                 f"{summary['truncated_share']:.0%} of the {name} examples are longer than "
                 f"max_seq_length={report['max_seq_length']} tokens and will be truncated "

@@ -22,6 +22,16 @@ from tuneforge.tasks._encoding import Features, _opening_special_tokens
 DOCUMENT_KEY = "document"
 
 
+def covered_length(tokenizer: Any, max_seq_length: int, long_text: dict[str, Any] | None) -> int:
+    """Tokens of a text (special tokens included) the model reads; the rest is cut off."""
+    if not long_text:
+        return max_seq_length
+    special = tokenizer.num_special_tokens_to_add(pair=False)
+    body = max_seq_length - special
+    step = body - int(long_text["overlap"])
+    return body + step * (int(long_text["max_chunks"]) - 1) + special
+
+
 def encode_for_model(
     task: Any,
     records: list[Record],
@@ -37,8 +47,9 @@ def encode_for_model(
     special = tokenizer.num_special_tokens_to_add(pair=False)
     body = max_seq_length - special
     step = body - int(long_text["overlap"])
-    whole_length = body + step * (int(long_text["max_chunks"]) - 1) + special
-    whole = task.encode(records, tokenizer, names, whole_length, metadata)
+    whole = task.encode(
+        records, tokenizer, names, covered_length(tokenizer, max_seq_length, long_text), metadata
+    )
     opening = _opening_special_tokens(tokenizer)
     closing = special - opening
     windows: list[Features] = []
