@@ -55,10 +55,8 @@ def _measure(predict_batch: Any, texts: list[str], batch_1_count: int) -> dict[s
 
 
 def run_tuneforge(run_dir: Path, quick: bool) -> dict[str, Any]:
-    from tuneforge.pipeline import set_threads
     from tuneforge.predict import load_predictor
 
-    set_threads(None)
     predictor = load_predictor(run_dir, batch_size=32)
     predict = lambda batch: [p["label"] for p in predictor.predict(batch)]  # noqa: E731
     return {
@@ -72,10 +70,8 @@ def run_pipeline(run_dir: Path, quick: bool) -> dict[str, Any]:
     import torch
     from transformers import pipeline
 
-    from tuneforge.pipeline import set_threads
     from tuneforge.run.info import read_run_info
 
-    set_threads(None)
     max_length = read_run_info(run_dir / "model").max_seq_length
     classifier = pipeline("text-classification", model=str(run_dir / "model"), device=-1)
 
@@ -121,8 +117,12 @@ def main() -> None:
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        from tuneforge._process import run_settings
+
         worker = run_tuneforge if args.worker == "tuneforge" else run_pipeline
-        sys.stdout.write(json.dumps(worker(args.run, args.quick)) + "\n")
+        # Every contender gets the threads and tokenizer settings a tuneforge run sets.
+        with run_settings(None):
+            sys.stdout.write(json.dumps(worker(args.run, args.quick)) + "\n")
         return
     run_dir = args.run or ensure_run(DEFAULT_RUN)
     rows = []

@@ -59,10 +59,8 @@ def _prepare(quick: bool) -> tuple[Any, list, list, list[str], Any]:
     import torch
 
     from tuneforge.modeling import load_tokenizer, resolve_model_source
-    from tuneforge.pipeline import set_threads
     from tuneforge.tasks import classification
 
-    set_threads(None)
     torch.manual_seed(SETTINGS["seed"])
     train, test = _harness.bbc_news_split(QUICK_TRAIN_EXAMPLES if quick else None)
     source = resolve_model_source("all-MiniLM-L6-v2")
@@ -252,10 +250,14 @@ def _layer_shape() -> tuple[int, int, int]:
 
 
 def _worker(contender: str, quick: bool) -> None:
-    if contender.startswith("tuneforge"):
-        result = run_tuneforge(quick, freeze_word_embeddings=contender.endswith("embeddings"))
-    else:
-        result = run_trainer(quick, best=contender == "trainer_best")
+    from tuneforge._process import run_settings
+
+    # Every contender gets the threads and tokenizer settings a tuneforge run sets.
+    with run_settings(None):
+        if contender.startswith("tuneforge"):
+            result = run_tuneforge(quick, freeze_word_embeddings=contender.endswith("embeddings"))
+        else:
+            result = run_trainer(quick, best=contender == "trainer_best")
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -189,3 +189,28 @@ def test_compress_timing_in_children_takes_medians_and_keeps_the_sweep_figures(
     assert [row["sweep_throughput_per_s"] for row in rows] == [9.0, 33.0]
     assert [row["speedup"] for row in rows] == [1.0, 2.5]
     assert rows[1]["latency_p50_ms"] == pytest.approx(20.0)  # median of 20, 25, 16.7
+
+
+def test_benchmarks_import_only_names_tuneforge_has() -> None:
+    """Benchmarks import tuneforge inside their workers, where a renamed function only fails when
+    the benchmark is run (train_speed and predict_speed imported pipeline.set_threads for a week
+    after it moved). Every `from tuneforge... import name` in benchmarks/ must resolve."""
+    import ast
+    import importlib
+
+    missing = []
+    for path in sorted(Path(__file__).parents[2].joinpath("benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tuneforge")
+            ):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if hasattr(module, alias.name):
+                    continue
+                try:
+                    importlib.import_module(f"{node.module}.{alias.name}")
+                except ImportError:
+                    missing.append(f"{path.name}:{node.lineno}: {node.module}.{alias.name}")
+    assert missing == []
