@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="builtin"
-if [[ "${1:-}" == "--test" ]]; then extras="builtin,test"; fi
+# The tests cover the optional engines too (CI installs them through this flag).
+if [[ "${1:-}" == "--test" ]]; then extras="builtin,test,search"; fi
 
 python="${PYTHON:-python3}"
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

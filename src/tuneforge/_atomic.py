@@ -26,10 +26,16 @@ def write_json_atomic(payload: Any, path: Path) -> None:
         TypeError: If a value is not JSON-serialisable.
         ValueError: If a value is NaN or infinite.
     """
+    # Serialise first: a bad value then fails before any file is touched.
+    write_text_atomic(
+        json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False) + "\n", path
+    )
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write UTF-8 text atomically (see write_json_atomic); missing parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Serialise first: a bad value then fails before any file is touched.
-    text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )

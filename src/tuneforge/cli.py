@@ -84,6 +84,61 @@ def train(
 
 
 @app.command()
+def tune(
+    config_path: ConfigArg,
+    set_: SetOption = None,
+    trials: Annotated[int | None, typer.Option(help="Trials to finish (search.trials).")] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Start no trial after this long: 3600, 90m, 2h.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="Trials at once, one process each (search.jobs).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed or finished study.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Delete an existing study folder first.")] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Study folder (default runs/<config>-study).")
+    ] = None,
+) -> None:
+    """Search hyper-parameters (the config's search: section) on the validation split; the best
+    trial is re-run as a normal run folder and scored on the test split once."""
+    from tuneforge.config import load_config
+    from tuneforge.tune.space import parse_duration
+    from tuneforge.tune.study import default_study_dir, run_study
+
+    overrides = list(set_ or [])
+    overrides += [f"search.trials={trials}"] if trials is not None else []
+    overrides += [f"search.timeout={parse_duration(timeout)}"] if timeout is not None else []
+    overrides += [f"search.jobs={jobs}"] if jobs is not None else []
+    config = load_config(config_path, overrides)
+    study_dir = output or default_study_dir(config, config_path)
+    from tuneforge.training import TrainingInterrupted
+
+    try:
+        result = run_study(config, study_dir, resume=resume, overwrite=overwrite)
+    except TrainingInterrupted:
+        console.print(
+            f"[yellow]Search interrupted. Continue with: tuneforge tune {config_path} --resume "
+            f"--output {study_dir}[/]"
+        )
+        raise typer.Exit(130) from None
+    console.print(
+        f"Best trial {result.best_trial} ({result.best_params}); its run: {result.best_run_dir}. "
+        f"Report: {study_dir / 'summary.md'}"
+    )
+
+
+@app.command("tune-report")
+def tune_report(
+    study_dir: Annotated[Path, typer.Argument(help="A study folder (runs/<config>-study).")],
+) -> None:
+    """Rewrite and print a study's summary and plots (also while it runs)."""
+    from tuneforge.tune import study_report
+
+    study_report(study_dir)
+
+
+@app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")],
     data: Annotated[

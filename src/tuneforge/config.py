@@ -6,6 +6,7 @@ Every field carries its meaning in a docstring; unknown keys fail with the dotte
 
 from __future__ import annotations
 
+import copy
 import difflib
 from pathlib import Path
 from typing import Any, Literal
@@ -261,6 +262,89 @@ class OutputConfig(_Section):
     """Name of this run's folder; None uses the config file's name."""
 
 
+SearchSampler = Literal["tpe", "random", "grid", "cmaes"]
+SearchPruner = Literal["median", "hyperband", "none"]
+SecondObjective = Literal["trainable_parameters", "train_seconds"]
+
+
+class ParameterSpace(_Section):
+    """How one config key is searched: a range (uniform, loguniform, int) or a list of choices."""
+
+    type: Literal["uniform", "loguniform", "int", "categorical"]
+    low: float | None = None
+    """uniform, loguniform, int: the smallest value (loguniform: above 0)."""
+    high: float | None = None
+    """uniform, loguniform, int: the largest value (inclusive)."""
+    step: float | None = Field(None, gt=0)
+    """uniform, int: a grid step (int defaults to 1); loguniform has none."""
+    choices: list[Any] | None = None
+    """categorical: the values to pick from (numbers, strings, booleans, null)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> ParameterSpace:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty list of choices")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a categorical parameter takes choices, not low/high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} parameter needs low and high")
+        if self.choices is not None:
+            raise ValueError(f"a {self.type} parameter takes low/high, not choices")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError("a loguniform parameter needs low > 0")
+        if self.type == "loguniform" and self.step is not None:
+            raise ValueError("a loguniform parameter has no step")
+        if self.type == "int" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
+            raise ValueError("an int parameter needs whole low and high")
+        return self
+
+    def bounds(self) -> list[Any]:
+        """The values that must be valid config values: the choices, or low and high."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "int":
+            return [int(self.low or 0), int(self.high or 0)]
+        return [self.low, self.high]
+
+
+class SearchConfig(_Section):
+    """Hyper-parameter search (`tuneforge tune`): what to vary and how to compare trials. Trials
+    are scored on the validation split only; the test split is scored once, for the best trial."""
+
+    space: dict[str, ParameterSpace] = Field(default_factory=dict)
+    """Dotted config keys to vary, e.g. training.learning_rate: {type: loguniform, low: 1e-5,
+    high: 5e-4}; adaptation.method: {type: categorical, choices: [full, lora]}."""
+    trials: int = Field(20, ge=1)
+    """Trials to finish (completed or pruned) in the study, counting those of a resumed study."""
+    timeout: float | None = Field(None, gt=0)
+    """Stop starting new trials after this many seconds (the CLI takes 90m, 2h, ...)."""
+    sampler: SearchSampler = "tpe"
+    """tpe (Bergstra et al. 2011), random, grid (every combination of categorical and stepped
+    parameters) or cmaes (numeric spaces; needs the cmaes package)."""
+    pruner: SearchPruner = "median"
+    """Stop trials whose validation metric is below the median of earlier trials at the same
+    step (median), or by successive halving (hyperband); none to run every trial to the end.
+    Single objective only."""
+    metric: str | None = None
+    """The validation metric to optimise; None: training.metric_for_best or the task default."""
+    second_objective: SecondObjective | None = None
+    """Also minimise this (multi-objective: a Pareto front instead of one best trial)."""
+    include_base_config: bool = True
+    """Run the config's own values as the first trial, so the study shows what it gained."""
+    startup_trials: int = Field(5, ge=0)
+    """Trials before TPE models the space and before the median pruner prunes."""
+    jobs: int = Field(1, ge=1)
+    """Trials run at once, each in its own process on cores / jobs threads."""
+    seed: int = 42
+    """Seed of the sampler (the trials' own training.seed stays the config's)."""
+
+
 class RunConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -269,8 +353,16 @@ class RunConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    """Only read by `tuneforge tune`."""
     config_dir: str | None = Field(None, exclude=True)
     """Folder of the config file; relative data paths resolve against it (set by load_config)."""
+
+    @model_validator(mode="after")
+    def _search_space_is_valid(self) -> RunConfig:
+        if self.search.space:
+            check_search_space(self)
+        return self
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a data path from the config against the config file's folder."""
@@ -281,6 +373,48 @@ class RunConfig(_Section):
 
     def run_dir(self, default_name: str = "run") -> Path:
         return Path(self.output.dir) / (self.output.run_name or default_name)
+
+
+_UNSEARCHABLE = ("search", "output", "config_dir")
+
+
+def check_search_space(config: RunConfig) -> None:
+    """Every searched key is a config key, and the ends of its range (or every choice) are valid
+    values for it: a typo fails at load with a suggestion, not in trial 7.
+
+    Raises:
+        ValueError: naming search.space.<key> and what is wrong.
+    """
+    base = config.model_dump(mode="json", exclude={"search"})
+    for key, space in config.search.space.items():
+        parts = key.split(".")
+        where = f"search.space.{key}"
+        if parts[0] in _UNSEARCHABLE:
+            raise ValueError(f"{where}: the {parts[0]} section cannot be searched")
+        model: type[BaseModel] = RunConfig
+        for depth, part in enumerate(parts):
+            field = model.model_fields.get(part)
+            if field is None or part in _UNSEARCHABLE:
+                raise ValueError(f"{where}: unknown config key{_did_you_mean(parts[: depth + 1])}")
+            annotation = field.annotation
+            is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            if depth < len(parts) - 1:
+                if not is_section:
+                    raise ValueError(f"{where}: {'.'.join(parts[: depth + 1])} is not a section")
+                model = annotation  # type: ignore[assignment]
+            elif is_section:
+                raise ValueError(f"{where}: is a section; search one of its keys")
+        for value in space.bounds():
+            raw = copy.deepcopy(base)
+            node = raw
+            for part in parts[:-1]:
+                node = node[part]
+            node[parts[-1]] = value
+            try:
+                RunConfig.model_validate(raw)
+            except ValidationError as exc:
+                reason = "; ".join(error["msg"] for error in exc.errors())
+                raise ValueError(f"{where}: {value!r} is not a valid value ({reason})") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -380,7 +514,8 @@ def _describe_validation_error(exc: ValidationError, source: str) -> str:
         else:
             value = error.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict) else ""
-            lines.append(f"  {dotted}: {error['msg']}{shown}")
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {dotted}: {message}{shown}" if dotted else f"  {message}")
     return "\n".join(lines)
 
 
