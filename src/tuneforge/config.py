@@ -262,6 +262,23 @@ class OutputConfig(_Section):
     """Name of this run's folder; None uses the config file's name."""
 
 
+class TrackingConfig(_Section):
+    """Experiment tracking of every run (and every search trial, nested under its study)."""
+
+    backend: Literal["none", "mlflow", "tensorboard"] = "none"
+    """mlflow (mlflow-skinny) or tensorboard (torch's SummaryWriter); none: off."""
+    uri: str | None = None
+    """mlflow: a tracking URI (http://host:5000, sqlite:///path/mlflow.db); default
+    sqlite:///<output.dir>/mlflow.db. tensorboard: a log folder (one subfolder per run);
+    default <run folder>/tensorboard."""
+    experiment: str | None = None
+    """mlflow: the experiment's name; default the run's name."""
+    log_model: bool = False
+    """mlflow: also log the model as an MLflow pyfunc (a copy of the model folder)."""
+    system_metrics: bool = True
+    """mlflow: sample CPU, memory (and GPU) use every 5 s during the run."""
+
+
 SearchSampler = Literal["tpe", "random", "grid", "cmaes"]
 SearchPruner = Literal["median", "hyperband", "none"]
 SecondObjective = Literal["trainable_parameters", "train_seconds"]
@@ -353,6 +370,7 @@ class RunConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     """Only read by `tuneforge tune`."""
     config_dir: str | None = Field(None, exclude=True)
@@ -375,7 +393,7 @@ class RunConfig(_Section):
         return Path(self.output.dir) / (self.output.run_name or default_name)
 
 
-_UNSEARCHABLE = ("search", "output", "config_dir")
+_UNSEARCHABLE = ("search", "output", "tracking", "config_dir")
 
 
 def check_search_space(config: RunConfig) -> None:

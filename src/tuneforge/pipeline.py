@@ -367,58 +367,95 @@ def run(
 ) -> RunResult:
     """Prepare data, fine-tune, evaluate and save; returns the run folder and its test metrics."""
     from tuneforge._process import run_settings
-    from tuneforge.adapt import count_parameters
-    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.tracking import open_tracker
+    from tuneforge.tracking.base import tracked
 
     run_dir = config.run_dir(default_run_name)
     layout.prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
     save_config(config, run_dir / layout.CONFIG_FILE)
     with run_settings(config.training.num_threads):
-        data = prepare_data(config)
-        save_data_outputs(run_dir, data)
-
-        model = build_model(config, data)
-        trainable, total = count_parameters(model)
-        device = default_device()
-        console.print(
-            f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} "
-            f"parameters ({100 * trainable / total:.2f}%) · precision "
-            f"{resolve_precision(config.training.precision, device)} · device {device.type}"
+        tracker = open_tracker(
+            config, run_dir, run_name=run_dir.name, is_main_process=_is_main_process()
         )
-        result = fine_tune(
-            model,
-            data.task,
-            data,
-            config,
-            checkpoint_dir=run_dir / layout.CHECKPOINTS_DIR,
-            resume=resume,
-            show_progress=show_progress,
-        )
+        with tracked(tracker):
+            return _run_stages(config, run_dir, tracker, resume, show_progress)
 
-        results = {"validation": result.validation} if result.validation else {}
-        if data.records("test"):
-            test = evaluate_model(
-                result.model, data.task, data, "test", config, result.precision, result.metadata
-            )
-            results["test"] = test.metrics
-        headline = "test" if "test" in results else "validation"
-        quality: dict[str, Any] = {"split": headline, "baselines": None, "warnings": []}
-        if headline in results:
-            baselines, warnings = check_quality(data, headline, results[headline], config)
-            quality.update(baselines=baselines, warnings=warnings)
-        if result.class_weighting is not None:
-            quality["class_weighting"] = result.class_weighting.to_json()
 
-        save_run(
-            run_dir,
-            config,
-            data,
-            result,
-            results,
-            parameters=(trainable, total),
-            quality=quality,
+def _run_stages(
+    config: RunConfig, run_dir: Path, tracker: Any, resume: bool, show_progress: bool
+) -> RunResult:
+    from tuneforge.adapt import count_parameters
+    from tuneforge.evaluate import scalar_metrics
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.tracking.base import HistoryLogger, run_artifacts
+    from tuneforge.training import TrainingHooks
+
+    data = prepare_data(config)
+    save_data_outputs(run_dir, data)
+
+    model = build_model(config, data)
+    trainable, total = count_parameters(model)
+    device = default_device()
+    console.print(
+        f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} "
+        f"parameters ({100 * trainable / total:.2f}%) · precision "
+        f"{resolve_precision(config.training.precision, device)} · device {device.type}"
+    )
+    history = HistoryLogger(tracker)
+    tracking = config.tracking.backend != "none"
+    result = fine_tune(
+        model,
+        data.task,
+        data,
+        config,
+        hooks=TrainingHooks(after_optimizer_step=[history], on_evaluate=[history])
+        if tracking
+        else None,
+        checkpoint_dir=run_dir / layout.CHECKPOINTS_DIR,
+        resume=resume,
+        show_progress=show_progress,
+    )
+    history.flush(result.state.history)
+
+    results = {"validation": result.validation} if result.validation else {}
+    if data.records("test"):
+        test = evaluate_model(
+            result.model, data.task, data, "test", config, result.precision, result.metadata
         )
+        results["test"] = test.metrics
+    headline = "test" if "test" in results else "validation"
+    quality: dict[str, Any] = {"split": headline, "baselines": None, "warnings": []}
+    if headline in results:
+        baselines, warnings = check_quality(data, headline, results[headline], config)
+        quality.update(baselines=baselines, warnings=warnings)
+    if result.class_weighting is not None:
+        quality["class_weighting"] = result.class_weighting.to_json()
+
+    save_run(
+        run_dir,
+        config,
+        data,
+        result,
+        results,
+        parameters=(trainable, total),
+        quality=quality,
+    )
+    for split, metrics in results.items():
+        tracker.log_metrics(
+            {f"{split}_{name}": value for name, value in scalar_metrics(metrics).items()},
+            result.state.global_step,
+        )
+    tracker.log_artifacts(run_artifacts(run_dir))
+    if config.tracking.log_model:
+        tracker.log_model(run_dir)
     return RunResult(run_dir, results.get(headline, {}), trainable, total)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or a single process: the one that tracks."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _sampler(task: Task, features: list[dict[str, Any]], config: RunConfig) -> Any:

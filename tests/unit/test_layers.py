@@ -61,6 +61,8 @@ LAYER_RULES = [
     ("pipeline", "tune", "a search calls the pipeline's stages, not the other way round"),
     ("training", "tune", "the loop knows nothing of searches; a trial hooks into it"),
     ("serve", "tune", "serving reads registered runs; searching is offline work"),
+    ("tracking", "training", "tracking records what the loop reports; it does not drive it"),
+    ("tracking", "pipeline", "the pipeline opens a tracker; a tracker never runs stages"),
 ]
 
 # Broken today. Each is xfail(strict=True): once fixed, the test passes, strict turns that into a

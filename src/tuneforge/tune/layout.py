@@ -20,6 +20,8 @@ SUMMARY_MD = "summary.md"
 PLOTS_DIR = "plots"
 BEST_RUN = "best"
 STUDY_NAME = "tuneforge"
+TRACKING_PARENT_FILE = "tracking_parent_run.txt"
+"""The study's tracked run id, read by worker processes to nest their trials under it."""
 
 
 def storage_url(study_dir: Path) -> str:

@@ -55,40 +55,69 @@ class TrialRunner:
     """The Optuna objective: call with a trial, get its validation value(s)."""
 
     def __init__(
-        self, config: RunConfig, study_dir: Path, objective: Objective, *, prune: bool
+        self,
+        config: RunConfig,
+        study_dir: Path,
+        objective: Objective,
+        *,
+        prune: bool,
+        parent_run_id: str | None = None,
     ) -> None:
         self.config = config
         self.study_dir = study_dir
         self.objective = objective
         self.prune = prune
+        self.parent_run_id = parent_run_id
+        """The study's tracked run: each trial's tracked run is nested under it."""
         self._data: dict[str, PreparedData] = {}
 
     def __call__(self, trial: Any) -> float | tuple[float, float]:
         import optuna
 
-        from tuneforge.adapt import count_parameters
-        from tuneforge.evaluate import scalar_metrics
-        from tuneforge.pipeline import build_model, fine_tune
-        from tuneforge.training import TrainingInterrupted
+        from tuneforge.tracking import open_tracker, tracked
 
         values = suggest(trial, self.config.search.space)
         trial_config = config_with(self.config, values)
         folder = layout.trial_dir(self.study_dir, trial.number)
         folder.mkdir(parents=True, exist_ok=True)
         save_config(trial_config, folder / "config.yaml")
+        tracker = open_tracker(
+            trial_config,
+            folder,
+            run_name=f"{self.study_dir.name}-trial-{trial.number}",
+            parent_run_id=self.parent_run_id,
+        )
+        with tracked(tracker, killed_by=(KeyboardInterrupt, optuna.TrialPruned)):
+            return self._train(trial, trial_config, folder, values, tracker)
+
+    def _train(
+        self,
+        trial: Any,
+        trial_config: RunConfig,
+        folder: Path,
+        values: dict[str, Any],
+        tracker: Any,
+    ) -> float | tuple[float, float]:
+        import optuna
+
+        from tuneforge.adapt import count_parameters
+        from tuneforge.evaluate import scalar_metrics
+        from tuneforge.pipeline import build_model, fine_tune
+        from tuneforge.tracking import HistoryLogger
+        from tuneforge.training import TrainingHooks, TrainingInterrupted
+
         data = self.prepared(trial_config)
         model = build_model(trial_config, data)
         trainable, _ = count_parameters(model)
+        history = HistoryLogger(tracker)
+        hooks = TrainingHooks(after_optimizer_step=[history], on_evaluate=[history])
+        if self.prune:
+            hooks.on_evaluate.append(self._pruning_hook(trial))
         started = time.perf_counter()
         record: dict[str, Any] = {"number": trial.number, "params": values}
         try:
             result = fine_tune(
-                model,
-                data.task,
-                data,
-                trial_config,
-                hooks=self._pruning_hooks(trial),
-                show_progress=False,
+                model, data.task, data, trial_config, hooks=hooks, show_progress=False
             )
         except TrainingInterrupted:
             trial.set_user_attr("interrupted", True)  # `tune --resume` runs these values again
@@ -98,12 +127,17 @@ class TrialRunner:
             write_json_atomic(record, folder / "trial.json")
             raise
         seconds = time.perf_counter() - started
+        history.flush(result.state.history)
         validation = scalar_metrics(result.validation or {})
         if self.objective.metric not in validation:
             raise ConfigError(
                 f"search.metric {self.objective.metric!r} is not a validation metric of the "
                 f"{data.task.name} task; choose one of: {', '.join(sorted(validation))}."
             )
+        tracker.log_metrics(
+            {f"validation_{name}": value for name, value in validation.items()},
+            result.state.global_step,
+        )
         value = validation[self.objective.metric]
         costs = {"trainable_parameters": float(trainable), "train_seconds": seconds}
         record.update(
@@ -138,11 +172,8 @@ class TrialRunner:
             self._data[key] = without_test_split(data)
         return self._data[key]
 
-    def _pruning_hooks(self, trial: Any) -> Any:
-        from tuneforge.training import TrainingHooks
-
-        if not self.prune:
-            return None
+    def _pruning_hook(self, trial: Any) -> Any:
+        """An on_evaluate hook: report the validation metric; stop the trial when pruned."""
         metric = f"eval_{self.objective.metric}"
 
         def report(context: Any) -> None:
@@ -157,7 +188,7 @@ class TrialRunner:
                     f"{metric} {value:.4f} at step {context.state.global_step}"
                 )
 
-        return TrainingHooks(on_evaluate=[report])
+        return report
 
 
 def without_test_split(data: PreparedData) -> PreparedData:

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge._atomic import write_json_atomic
+from tuneforge._process import run_settings
 from tuneforge.config import RunConfig, load_config, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError, TuneforgeError
+from tuneforge.evaluate import scalar_metrics
+from tuneforge.tracking import open_tracker, tracked
 from tuneforge.tune import layout
 from tuneforge.tune.objective import Objective, TrialRunner, objective_of
 from tuneforge.tune.space import base_values, config_with, grid
@@ -62,8 +65,6 @@ def run_study(
     Raises:
         ConfigError: no search space, a study folder in the way, an invalid space for the sampler.
     """
-    from tuneforge._process import run_settings
-
     require_optuna()
     if not config.search.space:
         raise ConfigError(
@@ -72,6 +73,9 @@ def run_study(
             "high: 5.0e-4}"
         )
     _prepare_study_dir(study_dir, resume=resume, overwrite=overwrite)
+    config = config.model_copy(deep=True)
+    if config.tracking.backend != "none" and config.tracking.experiment is None:
+        config.tracking.experiment = study_dir.name  # the study and its trials side by side
     save_config(config, study_dir / layout.CONFIG_FILE)
     objective = objective_of(config)
     study = open_study(config, study_dir, objective)
@@ -79,18 +83,31 @@ def run_study(
         _requeue_interrupted(study)
     elif config.search.include_base_config:
         study.enqueue_trial(base_values(config), skip_if_exists=True)
-    target = trial_target(config)
-    from tuneforge.tune.progress import StudyProgress
+    tracker = open_tracker(config, study_dir, run_name=study_dir.name)
+    with tracked(tracker):
+        return _search_then_best_run(study, config, study_dir, objective, tracker, show_progress)
 
+
+def _search_then_best_run(
+    study: Any,
+    config: RunConfig,
+    study_dir: Path,
+    objective: Objective,
+    tracker: Any,
+    show_progress: bool,
+) -> StudyResult:
+    from tuneforge.tune.progress import StudyProgress
+    from tuneforge.tune.report import best_trial, write_report
+
+    (study_dir / layout.TRACKING_PARENT_FILE).write_text(tracker.run_id or "", encoding="utf-8")
+    target = trial_target(config)
     progress = StudyProgress(study, target, objective, config.search, enabled=show_progress)
     with progress:
         if config.search.jobs == 1:
             with run_settings(config.training.num_threads):
-                optimize(study, config, study_dir, objective, target)
+                optimize(study, config, study_dir, objective, target, tracker.run_id)
         else:
             _run_workers(study_dir, config.search.jobs)
-    from tuneforge.tune.report import best_trial, write_report
-
     summary = write_report(study, study_dir, objective, config)
     best = best_trial(study, objective)
     if best is None:
@@ -104,6 +121,15 @@ def run_study(
     best_run = _run_best(config, study_dir, best.params)
     summary["best"]["test"] = best_run.metrics
     write_json_atomic(summary, study_dir / layout.SUMMARY_JSON)
+    tracker.log_metrics(
+        {
+            f"best_validation_{objective.metric}": best.values[0],
+            **{f"best_test_{k}": v for k, v in scalar_metrics(best_run.metrics).items()},
+        },
+        best.number,
+    )
+    plots = sorted((study_dir / layout.PLOTS_DIR).glob("*.png"))
+    tracker.log_artifacts([study_dir / layout.SUMMARY_MD, study_dir / layout.SUMMARY_JSON, *plots])
     return StudyResult(
         study_dir, best.number, best.params, best.values[0], best_run.run_dir, best_run.metrics
     )
@@ -129,13 +155,24 @@ def open_study(config: RunConfig, study_dir: Path, objective: Objective) -> Any:
 
 
 def optimize(
-    study: Any, config: RunConfig, study_dir: Path, objective: Objective, target: int
+    study: Any,
+    config: RunConfig,
+    study_dir: Path,
+    objective: Objective,
+    target: int,
+    parent_run_id: str | None = None,
 ) -> None:
     """Run trials in this process until `target` trials of the study finished or the timeout."""
     optuna = require_optuna()
     if _finished(study) >= target:
         return
-    runner = TrialRunner(config, study_dir, objective, prune=prunes(config, objective))
+    runner = TrialRunner(
+        config,
+        study_dir,
+        objective,
+        prune=prunes(config, objective),
+        parent_run_id=parent_run_id,
+    )
     study.optimize(
         runner,
         timeout=config.search.timeout,
@@ -267,12 +304,12 @@ def _run_best(config: RunConfig, study_dir: Path, params: dict[str, Any]) -> Any
 
 def worker_main(study_dir: Path, jobs: int) -> None:
     """One worker of a parallel study: trials on cores / jobs threads until the target."""
-    from tuneforge._process import run_settings
     from tuneforge.inference import physical_cores
 
     config = load_config(study_dir / layout.CONFIG_FILE)
     objective = objective_of(config)
     study = open_study(config, study_dir, objective)
     threads = config.training.num_threads or max(1, physical_cores() // jobs)
+    parent = (study_dir / layout.TRACKING_PARENT_FILE).read_text(encoding="utf-8") or None
     with run_settings(threads):
-        optimize(study, config, study_dir, objective, trial_target(config))
+        optimize(study, config, study_dir, objective, trial_target(config), parent)

@@ -189,3 +189,25 @@ def test_study_grid_sampler_runs_at_most_the_grid(tmp_path: Path) -> None:
     assert type(open_study(config, tmp_path, objective_of(config)).sampler).__name__ == (
         "GridSampler"
     )
+
+
+def test_study_tracks_trials_as_runs_nested_under_the_study(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = study_config(tmp_path, trials=2)
+    config.tracking.backend = "mlflow"
+    config.tracking.uri = uri
+    config.tracking.system_metrics = False
+    run_study(config, tmp_path / "study", show_progress=False)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study")  # named after the study folder
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    parent = runs["study"]
+    children = [r for r in runs.values() if r.data.tags.get("mlflow.parentRunId")]
+    assert sorted(r.info.run_name for r in children) == ["study-trial-0", "study-trial-1"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert all("validation_macro_f1" in r.data.metrics for r in children)
+    assert "best_test_macro_f1" in parent.data.metrics
+    assert parent.info.status == "FINISHED"
+    assert "best" in runs  # the re-run of the best trial is tracked like any run
