@@ -12,19 +12,21 @@ from collections.abc import Iterator
 
 import torch
 
+from tuneforge._distributed import local_world_size
 from tuneforge.inference import physical_cores
 
 
 @contextlib.contextmanager
 def run_settings(num_threads: int | None) -> Iterator[None]:
-    """One torch thread per physical core (hyper-threads only add contention to GEMM kernels)
-    unless `num_threads` is given; the fast tokenizer's own thread pool off (it warns, and can
-    deadlock, once a process forks), unless the caller set TOKENIZERS_PARALLELISM."""
+    """One torch thread per physical core (hyper-threads only add contention to GEMM kernels),
+    shared out among the ranks of a data-parallel launch on this machine, unless `num_threads`
+    is given; the fast tokenizer's own thread pool off (it warns, and can deadlock, once a
+    process forks), unless the caller set TOKENIZERS_PARALLELISM."""
     previous_threads = torch.get_num_threads()
     previous_env = os.environ.get("TOKENIZERS_PARALLELISM")
     if previous_env is None:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    torch.set_num_threads(num_threads or physical_cores())
+    torch.set_num_threads(num_threads or max(1, physical_cores() // local_world_size()))
     try:
         yield
     finally:

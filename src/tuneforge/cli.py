@@ -74,12 +74,22 @@ def train(
         bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Delete an existing run folder first.")] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(min=1, help="Data-parallel processes on this machine (torchrun; gloo/nccl)."),
+    ] = 1,
 ) -> None:
     """Fine-tune, evaluate and save a model as the config says."""
     from tuneforge.config import load_config
     from tuneforge.pipeline import run
 
-    config = load_config(config_path, set_)
+    config = load_config(config_path, set_)  # a config error is reported once, before launching
+    if nproc > 1:
+        from tuneforge._distributed import launch_data_parallel
+
+        args = ["train", str(config_path), *(f"--set={value}" for value in set_ or [])]
+        args += ["--resume"] * resume + ["--overwrite"] * overwrite
+        raise typer.Exit(launch_data_parallel(nproc, args))
     run(config, default_run_name=config_path.stem, resume=resume, overwrite=overwrite)
 
 

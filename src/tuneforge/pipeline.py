@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tuneforge._atomic import write_json_atomic
+from tuneforge._distributed import is_main_process, world_size
 from tuneforge.config import RunConfig, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
@@ -366,16 +367,21 @@ def run(
     show_progress: bool = True,
 ) -> RunResult:
     """Prepare data, fine-tune, evaluate and save; returns the run folder and its test metrics."""
+    from tuneforge._distributed import barrier
     from tuneforge._process import run_settings
     from tuneforge.tracking import open_tracker
     from tuneforge.tracking.base import tracked
 
     run_dir = config.run_dir(default_run_name)
-    layout.prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
-    save_config(config, run_dir / layout.CONFIG_FILE)
+    # Under torchrun only rank 0 writes; a refusal there (a finished run in the way) ends the
+    # launch, and torchrun stops the other ranks.
+    if is_main_process():
+        layout.prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+        save_config(config, run_dir / layout.CONFIG_FILE)
+    barrier()
     with run_settings(config.training.num_threads):
         tracker = open_tracker(
-            config, run_dir, run_name=run_dir.name, is_main_process=_is_main_process()
+            config, run_dir, run_name=run_dir.name, is_main_process=is_main_process()
         )
         with tracked(tracker):
             return _run_stages(config, run_dir, tracker, resume, show_progress)
@@ -390,17 +396,21 @@ def _run_stages(
     from tuneforge.tracking.base import HistoryLogger, run_artifacts
     from tuneforge.training import TrainingHooks
 
+    main = is_main_process()
     data = prepare_data(config)
-    save_data_outputs(run_dir, data)
+    if main:
+        save_data_outputs(run_dir, data)
 
     model = build_model(config, data)
     trainable, total = count_parameters(model)
     device = default_device()
-    console.print(
-        f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} "
-        f"parameters ({100 * trainable / total:.2f}%) · precision "
-        f"{resolve_precision(config.training.precision, device)} · device {device.type}"
-    )
+    if main:
+        console.print(
+            f"[bold]{config.adaptation.method}[/]: {trainable:,} trainable of {total:,} "
+            f"parameters ({100 * trainable / total:.2f}%) · precision "
+            f"{resolve_precision(config.training.precision, device)} · device {device.type}"
+            + (f" · {world_size()} processes" if world_size() > 1 else "")
+        )
     history = HistoryLogger(tracker)
     tracking = config.tracking.backend != "none"
     result = fine_tune(
@@ -431,15 +441,16 @@ def _run_stages(
     if result.class_weighting is not None:
         quality["class_weighting"] = result.class_weighting.to_json()
 
-    save_run(
-        run_dir,
-        config,
-        data,
-        result,
-        results,
-        parameters=(trainable, total),
-        quality=quality,
-    )
+    if main:
+        save_run(
+            run_dir,
+            config,
+            data,
+            result,
+            results,
+            parameters=(trainable, total),
+            quality=quality,
+        )
     for split, metrics in results.items():
         tracker.log_metrics(
             {f"{split}_{name}": value for name, value in scalar_metrics(metrics).items()},
@@ -449,13 +460,6 @@ def _run_stages(
     if config.tracking.log_model:
         tracker.log_model(run_dir)
     return RunResult(run_dir, results.get(headline, {}), trainable, total)
-
-
-def _is_main_process() -> bool:
-    """Rank 0 of a torchrun launch, or a single process: the one that tracks."""
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _sampler(task: Task, features: list[dict[str, Any]], config: RunConfig) -> Any:
