@@ -241,3 +241,12 @@ def task_run(factory: Any, task: str, files: dict[str, Path]) -> Path:
     if task == "classification":
         return bbc_run(factory)
     return shared_run(factory, f"task-{task}", lambda folder: TASK_CONFIGS[task](folder, files))
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    """global_step of a run's last checkpoint; 0 while there is none (or it is being swapped)."""
+    try:
+        state = json.loads((run_dir / "checkpoints/last/state.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    return int(state["global_step"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from _configs import TUNEFORGE, cli_env, run_cli, tiny_config, write_yaml
+from _configs import TUNEFORGE, checkpoint_step, cli_env, run_cli, tiny_config, write_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -76,14 +76,6 @@ def rank_processes(launcher: subprocess.Popen) -> dict[int, psutil.Process]:
         if rank is not None and "tuneforge" in " ".join(child.cmdline()):
             ranks[int(rank)] = child
     return ranks
-
-
-def checkpoint_step(run_dir: Path) -> int:
-    try:
-        state = json.loads((run_dir / "checkpoints/last/state.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-    return int(state["global_step"])
 
 
 def test_data_parallel_resumes_after_kill_9_of_one_rank(two_ranks: Path, tmp_path: Path) -> None:

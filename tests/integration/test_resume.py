@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _configs import TUNEFORGE, cli_env, run_cli, tiny_config, write_yaml
+from _configs import TUNEFORGE, checkpoint_step, cli_env, run_cli, tiny_config, write_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +36,6 @@ def write_config(folder: Path) -> Path:
     raw = tiny_config(folder / "runs", **RESUMABLE)
     del raw["output"]["run_name"]  # the run is named after the config file
     return write_yaml(folder / "bbc.yaml", raw)
-
-
-def checkpoint_step(run_dir: Path) -> int:
-    """global_step of the last checkpoint; 0 while there is none (or it is being swapped)."""
-    try:
-        state = json.loads((run_dir / "checkpoints/last/state.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-    return int(state["global_step"])
 
 
 def start_training(config: Path, log: Path) -> subprocess.Popen[bytes]:
