@@ -95,6 +95,9 @@ def test_pipeline_run_writes_a_complete_run_per_task(
     for name in TEST_METRICS[task]:
         assert isinstance(metrics["test"][name], float), name
     assert metrics["training"]["steps"] >= 1
+    assert metrics["training"]["train_seconds"] > 0
+    assert metrics["training"]["samples_per_second"] > 0
+    assert metrics["training"]["processes"] == 1
     assert metrics["test"]["num_examples" if task != "ner" else "num_sentences"] > 0
     task_info = json.loads((run_dir / "model/tuneforge.json").read_text(encoding="utf-8"))
     assert task_info["task"] == task

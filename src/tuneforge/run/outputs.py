@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tuneforge._atomic import write_json_atomic
+from tuneforge._distributed import world_size
 from tuneforge.config import RunConfig
 from tuneforge.console import console
 from tuneforge.run import layout
@@ -93,6 +94,11 @@ def save_run_outputs(
             "steps": state.global_step,
             "best_step": state.best_step,
             "stopped_early": state.stopped_early,
+            "train_seconds": round(state.train_seconds, 3),
+            "samples_per_second": (
+                round(state.samples_seen / state.train_seconds, 3) if state.train_seconds else None
+            ),
+            "processes": world_size(),
             "trainable_parameters": trainable,
             "total_parameters": total,
             "trainable_percent": round(100 * trainable / total, 4),

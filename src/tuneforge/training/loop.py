@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ class TrainState:
     """Train loss summed over the batches since the last log step (so a resumed run logs the
     same numbers as an uninterrupted one)."""
     pending_loss_batches: int = 0
+    train_seconds: float = 0.0
+    """Wall time in training steps (evaluations excluded), summed over resumed sessions."""
+    samples_seen: int = 0
+    """Training examples consumed by all processes together."""
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -132,6 +137,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
     interrupted = _InterruptFlag()
 
     def save_last() -> None:
+        state.train_seconds = clock.total()
         state.pending_loss_sum = float(running_loss)
         state.pending_loss_batches = running_batches
         checkpoints.save_last(accelerator.unwrap_model(model), asdict(state), optimizer, scheduler)
@@ -183,6 +189,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
         accelerator.unwrap_model(model), config.attention_implementation, device
     )
     dropout = training_dropout(config.dropout_generator, device)
+    clock = _TrainingClock(state.train_seconds)
     with interrupted, progress, attention, dropout:
         progress.advance_to(state.global_step)
         while state.global_step < total_steps and not state.stopped_early:
@@ -206,6 +213,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                         )
                     )
                 context.loss = loss
+                state.samples_seen += len(batches[position]) * world_size
                 running_loss += loss
                 running_batches += 1
                 progress.add_samples(len(batches[position]) * world_size)
@@ -257,7 +265,9 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                     run_hooks(setup.hooks.on_epoch_end, context)
                 if should_evaluate and setup.evaluate is not None:
                     progress.pause()
+                    clock.pause()
                     evaluate_and_track()
+                    clock.resume()
                     progress.resume()
                 final = final or state.stopped_early
                 state.finished = final
@@ -274,6 +284,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                 if final or epoch_done:
                     break
 
+    state.train_seconds = clock.total()
     unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     checkpoints.load_best(unwrapped)
     return state
@@ -312,6 +323,28 @@ def _gradient_sync(accelerator: Any, model: torch.nn.Module, sync: bool) -> Any:
     if sync or accelerator.num_processes == 1:
         return contextlib.nullcontext()
     return accelerator.no_sync(model)
+
+
+class _TrainingClock:
+    """Seconds spent training, evaluations excluded, on top of what earlier sessions spent."""
+
+    def __init__(self, earlier_seconds: float) -> None:
+        self._earlier = earlier_seconds
+        self._started = time.perf_counter()
+        self._paused_at: float | None = None
+        self._paused = 0.0
+
+    def pause(self) -> None:
+        self._paused_at = time.perf_counter()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+    def total(self) -> float:
+        now = self._paused_at if self._paused_at is not None else time.perf_counter()
+        return self._earlier + now - self._started - self._paused
 
 
 class _InterruptFlag:
