@@ -104,6 +104,12 @@ def tune(
     jobs: Annotated[
         int | None, typer.Option(help="Trials at once, one process each (search.jobs).")
     ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="optuna (default) or ray (search.backend).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster for --backend ray (search.ray_address).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue a killed or finished study.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Delete an existing study folder first.")] = False,
     output: Annotated[
@@ -120,6 +126,8 @@ def tune(
     overrides += [f"search.trials={trials}"] if trials is not None else []
     overrides += [f"search.timeout={parse_duration(timeout)}"] if timeout is not None else []
     overrides += [f"search.jobs={jobs}"] if jobs is not None else []
+    overrides += [f"search.backend={backend}"] if backend is not None else []
+    overrides += [f"search.ray_address={ray_address}"] if ray_address is not None else []
     config = load_config(config_path, overrides)
     study_dir = output or default_study_dir(config, config_path)
     from tuneforge.training import TrainingInterrupted

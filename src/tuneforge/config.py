@@ -358,6 +358,12 @@ class SearchConfig(_Section):
     """Trials before TPE models the space and before the median pruner prunes."""
     jobs: int = Field(1, ge=1)
     """Trials run at once, each in its own process on cores / jobs threads."""
+    backend: Literal["optuna", "ray"] = "optuna"
+    """optuna: trials in this process (or `jobs` worker processes) on one SQLite storage. ray:
+    Ray Tune schedules the trials (OptunaSearch with TPE, ASHA stopping) on this machine or the
+    Ray cluster at ray_address (pip install 'tuneforge[ray-tune]'); one objective only."""
+    ray_address: str | None = None
+    """ray: the cluster to run on (ray://head:10001 or auto); None starts Ray on this machine."""
     seed: int = 42
     """Seed of the sampler (the trials' own training.seed stays the config's)."""
 

@@ -110,3 +110,21 @@ def test_tune_space_typo_exits_2_with_a_suggestion(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "did you mean training.learning_rate?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tune_ray_backend_runs_the_trials_and_the_best_run(tmp_path: Path) -> None:
+    pytest.importorskip("ray.tune", reason="the ray extra is not installed")
+    config = write_study_config(tmp_path, max_steps=2, trials=2, backend="ray")
+    study_dir = tmp_path / "study"
+    result = run_cli("tune", str(config), "--output", str(study_dir), cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((study_dir / "summary.json").read_text())
+    assert summary["counts"]["complete"] == 2
+    assert summary["pruner"] == "asha (ray)"
+    # The first trial is the config's own values (Ray's points_to_evaluate).
+    assert summary["trials"][0]["params"] == {
+        "training.learning_rate": 1e-4,
+        "training.batch_size": 16,
+    }
+    assert (study_dir / "ray" / "study").is_dir()
+    assert summary["best"]["test"]["num_examples"] > 0

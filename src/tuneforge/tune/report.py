@@ -40,7 +40,7 @@ def write_report(
         "direction": objective.directions[0],
         "second_objective": objective.second,
         "sampler": config.search.sampler,
-        "pruner": config.search.pruner if objective.second is None else "none (multi-objective)",
+        "pruner": _pruner_name(config, objective),
         "counts": {
             state: sum(r["state"] == state for r in rows)
             for state in ("complete", "pruned", "fail", "running")
@@ -205,7 +205,9 @@ def _row(trial: Any, objective: Objective) -> dict[str, Any]:
         "params": dict(trial.params),
         "value": values[0] if values else None,
         "second": values[1] if len(values) > 1 else None,
-        "seconds": trial.duration.total_seconds() if trial.duration else None,
+        # Ray's trials are recorded after the fact: their own clock, not the storage's.
+        "seconds": trial.user_attrs.get("seconds")
+        or (trial.duration.total_seconds() if trial.duration else None),
         "validation": trial.user_attrs.get("validation"),
         "last_reported": (
             trial.intermediate_values[max(trial.intermediate_values)]
@@ -213,6 +215,14 @@ def _row(trial: Any, objective: Objective) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def _pruner_name(config: RunConfig, objective: Objective) -> str:
+    if objective.second is not None:
+        return "none (multi-objective)"
+    if config.search.backend == "ray" and config.search.pruner != "none":
+        return "asha (ray)"
+    return config.search.pruner
 
 
 def _cell(value: Any) -> str:

@@ -81,11 +81,13 @@ def run_study(
     study = open_study(config, study_dir, objective)
     if resume:
         _requeue_interrupted(study)
-    elif config.search.include_base_config:
-        study.enqueue_trial(base_values(config), skip_if_exists=True)
+    elif config.search.include_base_config and config.search.backend == "optuna":
+        study.enqueue_trial(base_values(config), skip_if_exists=True)  # Ray: points_to_evaluate
     tracker = open_tracker(config, study_dir, run_name=study_dir.name)
     with tracked(tracker):
-        return _search_then_best_run(study, config, study_dir, objective, tracker, show_progress)
+        return _search_then_best_run(
+            study, config, study_dir, objective, tracker, resume, show_progress
+        )
 
 
 def _search_then_best_run(
@@ -94,21 +96,23 @@ def _search_then_best_run(
     study_dir: Path,
     objective: Objective,
     tracker: Any,
+    resume: bool,
     show_progress: bool,
 ) -> StudyResult:
-    from tuneforge.tune.progress import StudyProgress
     from tuneforge.tune.report import best_trial, write_report
 
     (study_dir / layout.TRACKING_PARENT_FILE).write_text(tracker.run_id or "", encoding="utf-8")
     target = trial_target(config)
-    progress = StudyProgress(study, target, objective, config.search, enabled=show_progress)
-    with progress:
-        if config.search.jobs == 1:
-            with run_settings(config.training.num_threads):
-                optimize(study, config, study_dir, objective, target, tracker.run_id)
-        else:
-            _run_workers(study_dir, config.search.jobs)
+    if config.search.backend == "ray":
+        from tuneforge.tune.ray_backend import run_ray_trials
+
+        run_ray_trials(
+            config, study_dir, objective, resume=resume, address=config.search.ray_address
+        )
+    else:
+        _optuna_trials(study, config, study_dir, objective, tracker, target, show_progress)
     summary = write_report(study, study_dir, objective, config)
+
     best = best_trial(study, objective)
     if best is None:
         raise TuneforgeError(
@@ -133,6 +137,26 @@ def _search_then_best_run(
     return StudyResult(
         study_dir, best.number, best.params, best.values[0], best_run.run_dir, best_run.metrics
     )
+
+
+def _optuna_trials(
+    study: Any,
+    config: RunConfig,
+    study_dir: Path,
+    objective: Objective,
+    tracker: Any,
+    target: int,
+    show_progress: bool,
+) -> None:
+    from tuneforge.tune.progress import StudyProgress
+
+    progress = StudyProgress(study, target, objective, config.search, enabled=show_progress)
+    with progress:
+        if config.search.jobs == 1:
+            with run_settings(config.training.num_threads):
+                optimize(study, config, study_dir, objective, target, tracker.run_id)
+        else:
+            _run_workers(study_dir, config.search.jobs)
 
 
 def open_study(config: RunConfig, study_dir: Path, objective: Objective) -> Any:

@@ -211,3 +211,20 @@ def test_study_tracks_trials_as_runs_nested_under_the_study(tmp_path: Path) -> N
     assert "best_test_macro_f1" in parent.data.metrics
     assert parent.info.status == "FINISHED"
     assert "best" in runs  # the re-run of the best trial is tracked like any run
+
+
+def test_study_ray_backend_without_ray_names_the_extra(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from tuneforge.errors import TuneforgeError
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(TuneforgeError, match=r"pip install 'tuneforge\[ray-tune\]'"):
+        run_study(study_config(tmp_path, backend="ray"), tmp_path / "study", show_progress=False)
+
+
+def test_study_ray_backend_refuses_two_objectives(tmp_path: Path) -> None:
+    pytest.importorskip("ray.tune", reason="the ray extra is not installed")
+    config = study_config(tmp_path, backend="ray", second_objective="train_seconds")
+    with pytest.raises(ConfigError, match=r"second_objective needs search\.backend: optuna"):
+        run_study(config, tmp_path / "study", show_progress=False)
