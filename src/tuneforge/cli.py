@@ -76,14 +76,36 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Delete an existing run folder first.")] = False,
     nproc: Annotated[
         int,
-        typer.Option(min=1, help="Data-parallel processes on this machine (torchrun; gloo/nccl)."),
+        typer.Option(
+            min=1,
+            help="Data-parallel processes: on this machine (torchrun; gloo/nccl), or Ray "
+            "workers with --ray-address.",
+        ),
     ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Train on a Ray cluster (Ray Train): its address, or 'local'."),
+    ] = None,
 ) -> None:
     """Fine-tune, evaluate and save a model as the config says."""
     from tuneforge.config import load_config
     from tuneforge.pipeline import run
 
     config = load_config(config_path, set_)  # a config error is reported once, before launching
+    if ray_address is not None:
+        from tuneforge._distributed import launch_on_ray
+
+        # Ray workers do not start in this folder: a relative output.dir is made absolute.
+        output = f"output.dir={Path(config.output.dir).resolve()}"
+        launch_on_ray(
+            ray_address,
+            nproc,
+            str(config_path.resolve()),
+            [*(set_ or []), output],
+            resume=resume,
+            overwrite=overwrite,
+        )
+        return
     if nproc > 1:
         from tuneforge._distributed import launch_data_parallel
 

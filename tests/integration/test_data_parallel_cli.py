@@ -107,3 +107,16 @@ def test_data_parallel_resumes_after_kill_9_of_one_rank(two_ranks: Path, tmp_pat
     after, uninterrupted = metrics(run_dir), metrics(two_ranks)
     assert after["training"]["steps"] == 16
     assert after["test"]["loss"] == pytest.approx(uninterrupted["test"]["loss"], rel=1e-5)
+
+
+def test_data_parallel_on_ray_train_writes_one_sharded_run(tmp_path: Path) -> None:
+    pytest.importorskip("ray.train", reason="the ray-train extra is not installed")
+    config = write_config(tmp_path, "ray", epochs=1)
+    result = run_cli(
+        "train", str(config), "--nproc", "2", "--ray-address", "local", cwd=tmp_path, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    saved = metrics(tmp_path / "runs" / "ray")
+    assert saved["training"]["processes"] == 2
+    assert saved["training"]["steps"] == 8  # 16 batches, 8 per worker: shards, not copies
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ray"]

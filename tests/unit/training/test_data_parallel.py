@@ -105,3 +105,14 @@ def test_data_parallel_ranks_agree_and_match_accumulation(
     assert not torch.equal(single[name], initial[name])  # it trained
     for key, tensor in single.items():
         torch.testing.assert_close(ranks[0][key], tensor, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_data_parallel_on_ray_without_ray_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from tuneforge._distributed import launch_on_ray
+    from tuneforge.errors import TuneforgeError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(TuneforgeError, match=r"pip install 'tuneforge\[ray-train\]'"):
+        launch_on_ray("local", 2, "config.yaml", [], resume=False, overwrite=False)
