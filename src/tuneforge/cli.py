@@ -168,6 +168,24 @@ def tune(
     )
 
 
+@app.command("tune-dashboard")
+def tune_dashboard(
+    study_dir: Annotated[Path, typer.Argument(help="A study folder (runs/<config>-study).")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Browse a study in Optuna's dashboard (also while it runs)."""
+    from wsgiref.simple_server import make_server
+
+    from tuneforge.tune.report import dashboard_app
+
+    server = make_server(host, port, dashboard_app(study_dir))
+    console.print(f"Optuna dashboard of {study_dir} on http://{host}:{port} (Ctrl-C stops it)")
+    server.serve_forever()
+
+
 @app.command("tune-report")
 def tune_report(
     study_dir: Annotated[Path, typer.Argument(help="A study folder (runs/<config>-study).")],

@@ -229,3 +229,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return "" if value is None else str(value)
+
+
+def dashboard_app(study_dir: Path) -> Any:
+    """Optuna's dashboard (a WSGI app) over a study folder's storage."""
+    if not (study_dir / layout.STORAGE_FILE).is_file():
+        raise ConfigError(f"{study_dir} is not a study folder (no {layout.STORAGE_FILE}).")
+    try:
+        from optuna_dashboard import wsgi
+    except ImportError as exc:
+        from tuneforge.errors import TuneforgeError
+
+        raise TuneforgeError(
+            "The dashboard needs optuna-dashboard: pip install 'tuneforge[search-dashboard]'."
+        ) from exc
+    return wsgi(layout.storage_url(study_dir))

@@ -228,3 +228,23 @@ def test_study_ray_backend_refuses_two_objectives(tmp_path: Path) -> None:
     config = study_config(tmp_path, backend="ray", second_objective="train_seconds")
     with pytest.raises(ConfigError, match=r"second_objective needs search\.backend: optuna"):
         run_study(config, tmp_path / "study", show_progress=False)
+
+
+def test_study_dashboard_serves_the_study(finished_study) -> None:
+    import io
+    import json as json_module
+    from wsgiref.util import setup_testing_defaults
+
+    from tuneforge.tune.report import dashboard_app
+
+    result, _ = finished_study
+    environ: dict = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    environ["wsgi.input"] = io.BytesIO()
+    status: list[str] = []
+    body = b"".join(
+        dashboard_app(result.study_dir)(environ, lambda code, headers, *_: status.append(code))
+    )
+    assert status == ["200 OK"]
+    studies = json_module.loads(body)["study_summaries"]
+    assert [s["study_name"] for s in studies] == [layout.STUDY_NAME]
