@@ -123,8 +123,9 @@ class AnonymizationConfig(_Section):
     """pseudonym: the environment variable holding the secret salt. The salt itself is never
     in the config, so it never reaches a run folder, the registry or tracking."""
     language: Literal["en", "zh", "auto"] = "auto"
-    """en: Presidio with spaCy English NER; zh: the CJK-aware patterns only (no NER model is
-    available offline for Chinese); auto: both, the CJK patterns on texts with CJK characters."""
+    """en: Presidio with spaCy English NER; zh: the CJK-aware patterns only (no Chinese NER model
+    installs offline, so Chinese names are not found); auto: Presidio on every text plus the
+    CJK patterns on texts with CJK characters."""
     score_threshold: float = Field(0.4, ge=0.0, le=1.0)
     """Findings with a lower confidence are left in the text. 0.4 keeps Presidio's phone
     numbers (which it scores 0.4 once libphonenumber parses them) and drops its weakest

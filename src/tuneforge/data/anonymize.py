@@ -49,11 +49,16 @@ class Anonymizer:
     def find(self, text: str) -> list[Finding]:
         """Non-overlapping findings at or above score_threshold, in text order."""
         threshold = self.config.score_threshold
-        chinese = self.config.language == "zh" or (
-            self.config.language == "auto" and CJK.search(text) is not None
-        )
-        if chinese or self._engines is None:
-            found = find_cjk_pii(text, self._cjk_entities)
+        language = self.config.language
+        found = [] if self._engines is None else self._engines.analyze(text, threshold)
+        # auto: mixed texts get both, since the CJK patterns see numbers glued to CJK
+        # characters that Presidio's \b-bounded patterns miss.
+        if language == "zh" or (language == "auto" and CJK.search(text) is not None):
+            # Presidio's \w-based patterns run through CJK characters (an "email" from the
+            # sentence start to the @): its findings spanning CJK text are such artefacts.
+            found = [f for f in found if not CJK.search(text[f.start : f.end])]
+            found += find_cjk_pii(text, self._cjk_entities)
+        if self._engines is None:  # Presidio runs the custom recognisers itself otherwise
             for recognizer in self._custom:
                 found += find_pattern(
                     text,
@@ -62,8 +67,6 @@ class Anonymizer:
                     recognizer.score,
                     recognizer.context,
                 )
-        else:
-            found = self._engines.analyze(text, threshold)
         return _without_overlaps([f for f in found if f.score >= threshold])
 
     def replacement(self, entity: str, value: str) -> str:
