@@ -88,12 +88,12 @@ def test_anonymize_pseudonym_needs_the_salt_variable(monkeypatch: pytest.MonkeyP
 def test_anonymize_unknown_entity_suggests_a_name() -> None:
     with pytest.raises(ConfigError, match=r"unknown entity 'EMAIL' \(did you mean EMAIL_ADDRESS"):
         config_from_dict({"data": {"anonymization": {"entities": ["EMAIL"]}}})
-    with pytest.raises(ConfigError, match="unknown key data.anonymization.stratgy"):
+    with pytest.raises(ConfigError, match=r"unknown key data\.anonymization\.stratgy"):
         config_from_dict({"data": {"anonymization": {"stratgy": "mask"}}})
 
 
 def test_anonymize_missing_spacy_model_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="spacy_model.*not installed.*tuneforge\\[privacy\\]"):
+    with pytest.raises(ConfigError, match=r"spacy_model.*not installed.*tuneforge\[privacy\]"):
         anonymizer(spacy_model="xx_no_such_model")
 
 
