@@ -185,3 +185,9 @@ def test_anonymize_tldextract_reads_the_bundled_suffix_list() -> None:
     assert module.TLD_EXTRACTOR.suffix_list_urls == ()
     assert module.TLD_EXTRACTOR._cache.enabled is False
     assert tldextract.extract("mail.example.co.uk").suffix == "co.uk"
+
+
+def test_anonymize_only_cjk_entities_asks_presidio_for_nothing() -> None:
+    text = "Mail john.smith@example.com or call 13812345678。"
+    out = anonymizer(entities=["CN_PHONE_NUMBER"]).anonymize_text(text, "train", "f:1")
+    assert out == "Mail john.smith@example.com or call <CN_PHONE_NUMBER>。"
