@@ -3,6 +3,7 @@ so safetensors, JSON, YAML and PNG metadata alike) nor in what the run printed o
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -14,6 +15,7 @@ from tuneforge.config import AnonymizationConfig, config_from_dict
 from tuneforge.data._cjk_pii import resident_id_check_char
 from tuneforge.data.anonymize import Anonymizer
 from tuneforge.pipeline import run
+from tuneforge.run.evaluation import evaluate_run
 
 faker = pytest.importorskip("faker", reason="needs tuneforge[test]")
 pytest.importorskip("presidio_analyzer", reason="needs tuneforge[privacy]")
@@ -75,7 +77,6 @@ def test_anonymize_run_folder_and_logs_hold_no_raw_pii(
     leaks += chinese_pii()
     rows.append(rows[0])  # a duplicate with PII: it must reach quarantine.jsonl anonymised
     source = tmp_path / "news.csv"
-    import csv
 
     with source.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([("text", "label"), *rows])
@@ -98,6 +99,17 @@ def test_anonymize_run_folder_and_logs_hold_no_raw_pii(
                 assert form not in content, f"{value!r} in {path.relative_to(result.run_dir)}"
     for value in values:
         assert value.encode() not in printed, f"{value!r} printed or logged"
+
+    # An evaluation file is anonymised too: its skipped rows are written into the run folder.
+    evaluation = tmp_path / "more.csv"
+    extra = [(leaks[0][0], rows[0][1]), (leaks[1][0], "")]  # the second has no label: skipped
+    with evaluation.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *extra])
+    evaluate_run(result.run_dir, evaluation)
+    skipped = (result.run_dir / "evaluation_more_quarantine.jsonl").read_text("utf-8")
+    assert "<PERSON_" in skipped
+    for value in values:
+        assert value not in skipped
 
     report = json.loads((result.run_dir / "anonymization_report.json").read_text("utf-8"))
     assert report["totals"]["PERSON"] >= 12 and report["totals"]["CN_RESIDENT_ID"] == 1
