@@ -1,4 +1,4 @@
-"""The data stage: load, anonymise, clean, split and describe a dataset (``prepare_dataset`` runs it all)."""
+"""The data stage: load, anonymise, clean, split and describe (``prepare_dataset`` runs it all)."""
 
 from tuneforge.data.anonymize import render_anonymization_report
 from tuneforge.data.builtin import BUILTIN_DATASETS, resolve_builtin
