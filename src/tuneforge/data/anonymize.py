@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 from tuneforge.config import AnonymizationConfig
@@ -253,7 +254,7 @@ def render_anonymization_report(report: dict[str, Any]) -> Any:
     for column in ("entity type", "source", "shape", "replaced by"):
         examples.add_column(column)
     for example in report["examples"]:
-        examples.add_row(
-            example["entity"], example["source"], example["shape"], example["replacement"]
-        )
+        # The file name and line only: sources of built-in data are long installed paths.
+        where = Path(example["source"]).name
+        examples.add_row(example["entity"], where, example["shape"], example["replacement"])
     return Group(counts, examples) if report["examples"] else counts
