@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 
 extras="builtin"
 # The tests cover the optional engines too (CI installs them through this flag).
-if [[ "${1:-}" == "--test" ]]; then extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train"; fi
+if [[ "${1:-}" == "--test" ]]; then
+  extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train,privacy"
+fi
 
 python="${PYTHON:-python3}"
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

@@ -66,6 +66,25 @@ def data_inspect(config_path: ConfigArg, set_: SetOption = None) -> None:
     console.print(f"Data report and quarantine written to {folder}")
 
 
+@data_app.command("anonymize")
+def data_anonymize(
+    config_path: ConfigArg,
+    dry_run: Annotated[
+        bool, typer.Option(help="Only show what would be found; write nothing.")
+    ] = False,
+    set_: SetOption = None,
+) -> None:
+    """Find and replace personal data (data.anonymization); print the report and write the
+    anonymised splits."""
+    from tuneforge.config import load_config
+    from tuneforge.data_inspection import anonymize_data
+
+    config = load_config(config_path, set_)
+    folder = anonymize_data(config, default_run_name=config_path.stem, dry_run=dry_run)
+    if folder is not None:
+        console.print(f"Anonymised splits and report written to {folder}")
+
+
 @app.command()
 def train(
     config_path: ConfigArg,

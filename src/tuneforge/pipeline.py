@@ -324,8 +324,18 @@ def save_data_outputs(run_dir: Path, data: PreparedData) -> None:
     write_quarantine(data.splits.quarantined, run_dir / layout.QUARANTINE_FILE)
     write_json_atomic(data.report, run_dir / layout.DATA_REPORT_FILE)
     console.print(render_data_report(data.report))
+    save_anonymization_report(run_dir, data.splits)
     for split in ("validation", "test"):
         layout.write_records(run_dir / layout.SPLITS_DIR / f"{split}.jsonl", data.records(split))
+
+
+def save_anonymization_report(folder: Path, splits: Splits) -> None:
+    """Write and show what data.anonymization found (nothing when it is off)."""
+    from tuneforge.data import render_anonymization_report
+
+    if splits.anonymization is not None:
+        write_json_atomic(splits.anonymization, folder / layout.ANONYMIZATION_REPORT_FILE)
+        console.print(render_anonymization_report(splits.anonymization))
 
 
 def save_run(

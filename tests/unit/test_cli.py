@@ -349,3 +349,84 @@ def test_cli_data_error_leaves_no_run_to_resume(
 
     assert code == 0, err
     assert (in_tmp / "runs/run/metrics.json").is_file()
+
+
+def anonymizing_config(tmp_path: Path, settings: dict[str, object]) -> Path:
+    data = {"source": "news.csv", "max_examples": None, "anonymization": settings}
+    return write_yaml(tmp_path / "cfg.yaml", tiny_config(tmp_path / "runs", data=data))
+
+
+def test_cli_anonymize_unknown_entity_suggests_the_name(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = anonymizing_config(in_tmp, {"entities": ["PHONE"]})
+
+    code, out, err = invoke(monkeypatch, capsys, "data", "anonymize", str(config))
+
+    assert_user_error(code, out, err, "data.anonymization", "'PHONE'", "PHONE_NUMBER")
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"enabled": True, "strategy": "pseudonym", "salt_env": "TUNEFORGE_NO_SUCH_SALT"},
+            ("data.anonymization.salt_env", "TUNEFORGE_NO_SUCH_SALT"),
+        ),
+        (
+            {"enabled": True, "spacy_model": "xx_missing_model"},
+            ("data.anonymization.spacy_model", "xx_missing_model", "tuneforge[privacy]"),
+        ),
+    ],
+)
+def test_cli_anonymize_missing_salt_or_model(
+    in_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    articles: list[tuple[str, str]],
+    settings: dict[str, str],
+    expected: tuple[str, ...],
+) -> None:
+    pytest.importorskip("presidio_analyzer", reason="needs tuneforge[privacy]")
+    monkeypatch.delenv("TUNEFORGE_NO_SUCH_SALT", raising=False)
+    write_csv(in_tmp / "news.csv", "text,label", articles)
+    config = anonymizing_config(in_tmp, settings)
+
+    code, out, err = invoke(monkeypatch, capsys, "train", str(config))
+
+    assert_user_error(code, out, err, *expected)
+    assert not list((in_tmp / "runs").rglob("*.jsonl"))
+
+
+def test_cli_data_anonymize_dry_run_writes_nothing(
+    in_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    articles: list[tuple[str, str]],
+) -> None:
+    pytest.importorskip("presidio_analyzer", reason="needs tuneforge[privacy]")
+    pii = " Contact Jane Porter at jane.porter@example.com."
+    rows = [
+        (text + pii, topic) if i % 4 == 0 else (text, topic)
+        for i, (text, topic) in enumerate(articles)
+    ]
+    write_csv(in_tmp / "news.csv", "text,label", rows)
+    config = config_for(in_tmp, "news.csv")
+
+    code, out, err = invoke(monkeypatch, capsys, "data", "anonymize", str(config), "--dry-run")
+
+    assert code == 0, err
+    assert "PII anonymisation" in err and "EMAIL_ADDRESS" in err and "xxxx.xxxxxx@" in err
+    assert "jane.porter@example.com" not in out + err
+    assert not (in_tmp / "runs").exists()
+
+    code, out, err = invoke(monkeypatch, capsys, "data", "anonymize", str(config))
+
+    assert code == 0, err
+    folder = in_tmp / "runs" / "run-data"
+    report = json.loads((folder / "anonymization_report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["EMAIL_ADDRESS"] == 15
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert b"jane.porter@example.com" not in path.read_bytes(), path
+    assert "<EMAIL_ADDRESS>" in (folder / "anonymized" / "train.jsonl").read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
-"""The data stage: load, clean, split and describe a dataset (``prepare_dataset`` runs it all)."""
+"""The data stage: load, anonymise, clean, split and describe (``prepare_dataset`` runs it all)."""
 
+from tuneforge.data.anonymize import render_anonymization_report
 from tuneforge.data.builtin import BUILTIN_DATASETS, resolve_builtin
 from tuneforge.data.clean import clean_records
 from tuneforge.data.load import load_records
@@ -19,6 +20,7 @@ __all__ = [
     "load_records",
     "prepare_dataset",
     "read_quarantine",
+    "render_anonymization_report",
     "render_data_report",
     "resolve_builtin",
     "split_records",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from tuneforge.config import RunConfig
+from tuneforge.data.anonymize import Anonymizer, anonymize_records
 from tuneforge.data.builtin import is_builtin
 from tuneforge.data.clean import clean_records
 from tuneforge.data.load import load_records
@@ -35,10 +37,15 @@ def prepare_dataset(config: RunConfig) -> Splits:
     role_of: dict[str, str] = {}
     records: list[Record] = []
     quarantined: list[QuarantinedRow] = []
+    anonymizer = Anonymizer(data.anonymization) if data.anonymization.enabled else None
     for role, source in sources.items():
         if source is None:
             continue
         loaded, removed = load_records(source, config, role)
+        if anonymizer is not None:
+            # Right after loading, before cleaning: quarantined rows, splits and reports
+            # only ever hold anonymised text.
+            loaded, removed = anonymize_records(anonymizer, loaded, removed, role)
         role_of.update(dict.fromkeys((record.source for record in loaded), role))
         records.extend(loaded)
         quarantined.extend(removed)
@@ -64,7 +71,12 @@ def prepare_dataset(config: RunConfig) -> Splits:
     if data.test_source:
         test = _drop_unseen(pools["test"], train, config, quarantined)
     _check_classes(train, config, quarantined)
-    return Splits(train, validation, test, quarantined, sampled_from=sampled_from)
+    anonymization = None
+    if anonymizer is not None:
+        anonymization = anonymizer.report({r: Path(s).name for r, s in sources.items() if s})
+    return Splits(
+        train, validation, test, quarantined, sampled_from=sampled_from, anonymization=anonymization
+    )
 
 
 def _check_distinct_sources(sources: dict[str, str | None], config: RunConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # A label is a class name (classification), a tuple of class names (multilabel), a number
 # (regression) or a tuple of IOB2 tags, one per token (ner).
@@ -39,3 +40,5 @@ class Splits:
     quarantined: list[QuarantinedRow] = field(default_factory=list)
     sampled_from: int | None = None
     """Cleaned examples before the data.max_examples sample was drawn (None: no sampling)."""
+    anonymization: dict[str, Any] | None = None
+    """The anonymisation report (data/anonymize.py) when data.anonymization is enabled."""

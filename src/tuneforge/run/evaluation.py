@@ -54,8 +54,14 @@ def _load_labelled(
     source: str, config: Any, label_names: list[str]
 ) -> tuple[list[Record], list[QuarantinedRow]]:
     from tuneforge.data import clean_records, load_records
+    from tuneforge.data.anonymize import Anonymizer, anonymize_records
 
     records, skipped = load_records(source, config, role="evaluation")
+    if config.data.anonymization.enabled:
+        # The model learnt from anonymised text, and skipped rows land in the run folder:
+        # an evaluation file gets the same treatment as the training data.
+        anonymizer = Anonymizer(config.data.anonymization)
+        records, skipped = anonymize_records(anonymizer, records, skipped, "evaluation")
     # Unlike training data, nothing is deduplicated: every row of an evaluation file is scored.
     config.data.cleaning.drop_duplicates = False
     config.data.cleaning.drop_conflicts = False
