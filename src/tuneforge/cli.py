@@ -112,7 +112,7 @@ def train(
 
     config = load_config(config_path, set_)  # a config error is reported once, before launching
     if ray_address is not None:
-        from tuneforge._distributed import launch_on_ray
+        from tuneforge.launch import launch_on_ray
 
         # Ray workers do not start in this folder: a relative output.dir is made absolute.
         output = f"output.dir={Path(config.output.dir).resolve()}"
@@ -126,7 +126,7 @@ def train(
         )
         return
     if nproc > 1:
-        from tuneforge._distributed import launch_data_parallel
+        from tuneforge.launch import launch_data_parallel
 
         args = ["train", str(config_path), *(f"--set={value}" for value in set_ or [])]
         args += ["--resume"] * resume + ["--overwrite"] * overwrite

@@ -110,8 +110,8 @@ def test_data_parallel_ranks_agree_and_match_accumulation(
 def test_data_parallel_on_ray_without_ray_names_the_extra(monkeypatch) -> None:
     import sys
 
-    from tuneforge._distributed import launch_on_ray
     from tuneforge.errors import TuneforgeError
+    from tuneforge.launch import launch_on_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(TuneforgeError, match=r"pip install 'tuneforge\[ray-train\]'"):
