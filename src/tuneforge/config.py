@@ -67,6 +67,22 @@ class CleaningConfig(_Section):
     """Classes with fewer examples cannot be stratified across splits; their rows are quarantined."""
 
 
+class AugmentationConfig(_Section):
+    method: Literal["none", "eda", "typos"] = "none"
+    """Extra training rows made from the training split only, after the split (validation and
+    test never see them). eda: Wei & Zou (2019) synonym replacement, random insertion, random
+    swap and random deletion (WordNet synonyms from the Debian wordnet-base files); typos:
+    keyboard-neighbour typos, swaps, deletions and insertions of characters. none: off."""
+    copies_per_row: int = Field(1, ge=1, le=16)
+    """Augmented copies added per training row (Wei & Zou use 16 for <500 rows, 4 for more)."""
+    alpha: float = Field(0.1, gt=0.0, le=0.5)
+    """Share of a row's words each operation changes (Wei & Zou's alpha; 0.1 is their default)."""
+    ratio: float = Field(1.0, gt=0.0, le=1.0)
+    """Share of training rows that get copies (drawn with the seed)."""
+    seed: int = 0
+    """Seed of which rows, words and characters change; the same seed gives the same rows."""
+
+
 class DataConfig(_Section):
     source: str = "builtin:bbc-news"
     """A file or folder (CSV, TSV, JSONL, Parquet, folder of <label>/*.txt, CoNLL), or a built-in
@@ -93,6 +109,7 @@ class DataConfig(_Section):
     """Keep a stratified sample of this many cleaned examples (quick experiments); None keeps all."""
     split: SplitConfig = Field(default_factory=SplitConfig)
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig)
 
 
 class ModelConfig(_Section):
@@ -261,6 +278,31 @@ class OutputConfig(_Section):
     """Name of this run's folder; None uses the config file's name."""
 
 
+class AdversarialConfig(_Section):
+    method: Literal["none", "fgm", "pgd", "freelb"] = "none"
+    """Adversarial training on the input word embeddings: fgm (Miyato et al., 2017; 2 passes per
+    batch), pgd (Madry et al., 2018; steps + 2 passes), freelb (Zhu et al., 2020; steps
+    passes). none: the standard single forward/backward pass."""
+    epsilon: float = Field(1.0, gt=0.0)
+    """Radius of the perturbation ball (l2: per example over all token embeddings; linf: per
+    value). MiniLM word embeddings have an l2 norm of about 1.4 per token."""
+    steps: int = Field(3, ge=1, le=20)
+    """Ascent steps of pgd and freelb (fgm takes one); each costs a forward and backward pass."""
+    step_size: float | None = Field(None, gt=0.0)
+    """Size of one ascent step; None: epsilon / steps."""
+    norm: Literal["l2", "linf"] = "l2"
+    """The norm of the perturbation ball."""
+
+    @property
+    def passes_per_step(self) -> int:
+        """Forward and backward passes per micro-batch, against 1 for standard training."""
+        return {"none": 1, "fgm": 2, "pgd": self.steps + 2, "freelb": self.steps}[self.method]
+
+
+class RobustnessConfig(_Section):
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+
+
 class RunConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -268,6 +310,7 @@ class RunConfig(_Section):
     adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     config_dir: str | None = Field(None, exclude=True)
     """Folder of the config file; relative data paths resolve against it (set by load_config)."""

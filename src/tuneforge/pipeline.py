@@ -369,6 +369,7 @@ def run(
     from tuneforge._process import run_settings
     from tuneforge.adapt import count_parameters
     from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.training.adversarial import adversarial_step
 
     run_dir = config.run_dir(default_run_name)
     layout.prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
@@ -393,6 +394,7 @@ def run(
             checkpoint_dir=run_dir / layout.CHECKPOINTS_DIR,
             resume=resume,
             show_progress=show_progress,
+            training_step=adversarial_step(config.robustness.adversarial),
         )
 
         results = {"validation": result.validation} if result.validation else {}
