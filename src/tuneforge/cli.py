@@ -354,6 +354,44 @@ def compress(
     compress_command(run_dir, method, sweep, output, set_, overwrite, skip_training)
 
 
+@app.command()
+def robustness(
+    run_dir: Annotated[Path, typer.Argument(help="A finished classification run (runs/<name>).")],
+    attack: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated attacks: typos, charswap, homoglyphs, deepwordbug, synonyms "
+            "(default: all)."
+        ),
+    ] = None,
+    budget: Annotated[
+        int, typer.Option(help="Model queries per example and attack at most.")
+    ] = 100,
+    data: Annotated[
+        Path | None, typer.Option(help="A labelled file instead of the run's test split.")
+    ] = None,
+    max_words_fraction: Annotated[
+        float, typer.Option(help="Share of an example's words an attack may change.")
+    ] = 0.2,
+    max_examples: Annotated[
+        int, typer.Option(help="Attack a seeded sample of this many examples.")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and of every attack.")] = 0,
+) -> None:
+    """Attack a run's classifier; write robustness/ and a model-card section."""
+    from tuneforge.robustness import SuiteSettings, run_robustness
+    from tuneforge.robustness.attacks import DEFAULT_ATTACKS
+
+    names = tuple(name.strip() for name in attack.split(",")) if attack else DEFAULT_ATTACKS
+    settings = SuiteSettings(names, budget, max_words_fraction, seed, max_examples)
+    report = run_robustness(run_dir, settings, data)
+    console.print(
+        f"clean accuracy {report['clean_accuracy']:.3f}; "
+        + ", ".join(f"{name} {a['accuracy']:.3f}" for name, a in report["attacks"].items())
+    )
+    console.print(f"Report written to {run_dir / 'robustness'}")
+
+
 def main() -> None:
     """Entry point: user errors print one paragraph and exit 2; --debug shows the traceback."""
     from rich.markup import escape

@@ -58,6 +58,13 @@ LAYER_RULES = [
     ("run.format", "run", "run/__init__ and the format re-export nothing that uses predict"),
     ("evaluate", "tasks", "tasks use the metrics library; metrics know no task"),
     ("evaluate", "run", "evaluate scores predictions; run folders are read above it"),
+    (
+        "robustness",
+        "training",
+        "the attack suite reads a finished run through predict.load_predictor, like a server",
+    ),
+    ("robustness", "pipeline", "the attack suite reads finished runs; it never trains"),
+    ("data", "robustness", "augmentation shares the data stage's WordNet and noise, not back"),
 ]
 
 # Broken today. Each is xfail(strict=True): once fixed, the test passes, strict turns that into a
