@@ -66,6 +66,17 @@ def data_inspect(config_path: ConfigArg, set_: SetOption = None) -> None:
     console.print(f"Data report and quarantine written to {folder}")
 
 
+@data_app.command("augment")
+def data_augment(config_path: ConfigArg, set_: SetOption = None) -> None:
+    """Run the data stage with data.augmentation; write the augmented training split."""
+    from tuneforge.config import load_config
+    from tuneforge.data_inspection import augment_data
+
+    config = load_config(config_path, set_)
+    folder, added = augment_data(config, default_run_name=config_path.stem)
+    console.print(f"{added} augmented training rows; split and data report written to {folder}")
+
+
 @app.command()
 def train(
     config_path: ConfigArg,

@@ -322,6 +322,15 @@ class RunConfig(_Section):
             return candidate
         return Path(self.config_dir) / candidate
 
+    @model_validator(mode="after")
+    def _augmentation_keeps_token_labels(self) -> RunConfig:
+        if self.data.augmentation.method != "none" and self.task.label_kind == "tags":
+            raise ValueError(
+                "data.augmentation inserts, deletes and swaps words; per-token labels (task "
+                "ner) would no longer line up. Use data.augmentation.method: none."
+            )
+        return self
+
     def run_dir(self, default_name: str = "run") -> Path:
         return Path(self.output.dir) / (self.output.run_name or default_name)
 

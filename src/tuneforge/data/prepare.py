@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tuneforge.config import RunConfig
+from tuneforge.data.augment import augment_training
 from tuneforge.data.builtin import is_builtin
 from tuneforge.data.clean import clean_records
 from tuneforge.data.load import load_records
@@ -64,6 +65,8 @@ def prepare_dataset(config: RunConfig) -> Splits:
     if data.test_source:
         test = _drop_unseen(pools["test"], train, config, quarantined)
     _check_classes(train, config, quarantined)
+    # After the split, on the training split only: no copy of a row can reach validation/test.
+    train = augment_training(train, data.augmentation)
     return Splits(train, validation, test, quarantined, sampled_from=sampled_from)
 
 

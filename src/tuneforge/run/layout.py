@@ -90,6 +90,8 @@ def write_records(path: Path, records: list[Record]) -> None:
             row = {"text": record.text, "label": record.label, "source": record.source}
             if record.tokens is not None:
                 row["tokens"] = list(record.tokens)
+            if record.augmented:
+                row["augmented"] = True
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
