@@ -186,16 +186,19 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.rt_sentences import build_rt_sentences
 
         data = build_rt_sentences(work / "rt_sentences.csv", rows=args.rows, seed=0)
-    rows = [run_method(args, data, method, work) for method in args.methods]
-    payload = {
-        "benchmark": "robustness",
-        "settings": {key: str(value) for key, value in vars(args).items()},
-        "machine": _harness.machine_info(),
-        "rows": rows,
-        "verdict": verdict(rows),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    rows: list[dict[str, Any]] = []
+    for method in args.methods:
+        rows.append(run_method(args, data, method, work))
+        # Written after every method: a run cut short by a time limit keeps what it measured.
+        payload = {
+            "benchmark": "robustness",
+            "settings": {key: str(value) for key, value in vars(args).items()},
+            "machine": _harness.machine_info(),
+            "rows": rows,
+            "verdict": verdict(rows),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(table(rows))
     print(json.dumps(payload["verdict"], indent=2))
 

@@ -267,7 +267,7 @@ def registry_show(
     registry: RegistryOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Print a version's metadata, metrics and lineage as JSON."""
+    """Print a version's metadata, metrics, lineage and robustness summary as JSON."""
     from tuneforge.registry import open_registry
 
     with open_registry(registry, database_url) as opened:

@@ -285,7 +285,7 @@ class AdversarialConfig(_Section):
     passes). none: the standard single forward/backward pass."""
     epsilon: float = Field(1.0, gt=0.0)
     """Radius of the perturbation ball (l2: per example over all token embeddings; linf: per
-    value). MiniLM word embeddings have an l2 norm of about 1.4 per token."""
+    value). A MiniLM word embedding has an l2 norm of about 1.1 (mean over the vocabulary)."""
     steps: int = Field(3, ge=1, le=20)
     """Ascent steps of pgd and freelb (fgm takes one); each costs a forward and backward pass."""
     step_size: float | None = Field(None, gt=0.0)

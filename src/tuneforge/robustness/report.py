@@ -14,8 +14,8 @@ import numpy as np
 from tuneforge._atomic import write_json_atomic
 from tuneforge.run import layout
 
-REPORT_DIR = "robustness"
-REPORT_FILE = "robustness.json"
+REPORT_DIR = layout.ROBUSTNESS_DIR
+REPORT_FILE = layout.ROBUSTNESS_FILE
 MARKDOWN_FILE = "robustness.md"
 CHART_FILE = "robustness.png"
 _CARD_START = "<!-- robustness:start -->"

@@ -24,6 +24,9 @@ HISTORY_FILE = "history.jsonl"
 MODEL_CARD_FILE = "model_card.md"
 CHECKPOINTS_DIR = "checkpoints"
 SPLITS_DIR = "splits"
+ROBUSTNESS_DIR = "robustness"
+"""`tuneforge robustness` output: ROBUSTNESS_FILE, robustness.md and robustness.png."""
+ROBUSTNESS_FILE = "robustness.json"
 
 
 def is_finished(run_dir: Path) -> bool:
