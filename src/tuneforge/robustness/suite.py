@@ -84,10 +84,10 @@ def run_robustness(
     task = predictor.task
     names = predictor.label_names
     if task.class_probabilities(np.zeros((1, len(names)))) is None:
-        shape = "one label per text" if task.sequence_level else "labels per token"
+        detail = "" if task.sequence_level else " (it labels every token)"
         raise RunError(
-            f"{run_dir}: robustness attacks flip the one predicted class of a text; this run's "
-            f"task ({task.name}) predicts {shape}, which the attacks do not support. Use a "
+            f"{run_dir}: the robustness attacks flip the one class a classifier picks per "
+            f"text; the {task.name} task{detail} does not pick one class per text. Attack a "
             "classification run."
         )
     name, records, _ = labelled_records(run_dir, config, names, data)

@@ -54,20 +54,17 @@ class EmbeddingAttack:
         return self.step_size if self.step_size is not None else self.epsilon / self.steps
 
 
-def input_embedding_module(model: torch.nn.Module) -> torch.nn.Module:
-    """The input word-embedding module under DDP (`.module`) and peft wrappers."""
-    while isinstance(model, torch.nn.parallel.DistributedDataParallel | torch.nn.DataParallel) or (
-        hasattr(model, "module") and not hasattr(model, "get_input_embeddings")
-    ):
-        model = model.module
-    return model.get_input_embeddings()
-
-
 def unwrapped(model: torch.nn.Module) -> torch.nn.Module:
     """The model under a DDP wrapper: ascent passes run there, outside DDP's gradient hooks."""
     while isinstance(model, torch.nn.parallel.DistributedDataParallel | torch.nn.DataParallel):
         model = model.module
     return model
+
+
+def input_embedding_module(model: torch.nn.Module) -> torch.nn.Module:
+    """The input word-embedding module under DDP; peft models answer `get_input_embeddings`
+    with their base model's."""
+    return unwrapped(model).get_input_embeddings()
 
 
 class _Perturbation:
@@ -142,9 +139,7 @@ def pgd_update(
 
 def _zero_delta(micro_batch: MicroBatch, embedding: torch.nn.Module) -> torch.Tensor:
     input_ids = micro_batch.batch["input_ids"]
-    hidden = embedding.embedding_dim if hasattr(embedding, "embedding_dim") else None
-    if hidden is None:
-        hidden = embedding.weight.shape[-1]
+    hidden = embedding.weight.shape[-1]
     return torch.zeros(
         (*input_ids.shape, hidden), device=input_ids.device, dtype=torch.float32
     ).requires_grad_(True)

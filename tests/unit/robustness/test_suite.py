@@ -37,17 +37,23 @@ def test_suite_cli_bad_options_exit_2(in_tmp, monkeypatch, capsys, args, expecte
     assert_user_error(code, out, err, *expected)
 
 
-def test_suite_cli_refuses_a_per_token_run(in_tmp, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [("ner", "every token"), ("multilabel", "one class per text"), ("regression", "one class")],
+)
+def test_suite_cli_refuses_runs_that_do_not_pick_one_class(
+    in_tmp, monkeypatch, capsys, task, expected
+):
     import tuneforge.predict
     import tuneforge.run.evaluation
 
-    stub = SimpleNamespace(task=get_task("ner"), label_names=["O", "B-person", "I-person"])
+    stub = SimpleNamespace(task=get_task(task), label_names=["O", "B-person", "I-person"])
     config = SimpleNamespace(evaluation=SimpleNamespace(batch_size=8))
     monkeypatch.setattr(tuneforge.run.evaluation, "finished_run_config", lambda run_dir: config)
     monkeypatch.setattr(tuneforge.predict, "load_predictor", lambda *a, **k: stub)
 
     code, out, err = invoke(monkeypatch, capsys, "robustness", str(in_tmp))
-    assert_user_error(code, out, err, "ner", "per token", "classification run")
+    assert_user_error(code, out, err, task, expected, "classification run")
 
 
 def test_suite_cli_refuses_a_folder_that_is_not_a_run(in_tmp, monkeypatch, capsys):
