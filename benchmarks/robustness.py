@@ -3,7 +3,7 @@
     python -m benchmarks.robustness [--dataset rt_sentences|bbc_news] [--rows 2000]
         [--epochs 2] [--max-seq-length 64] [--layers 6] [--methods none pgd]
         [--epsilon 1.0] [--steps 3] [--budget 50] [--attack-examples 200] [--quick]
-        [--out benchmarks/results/robustness.json]
+        [--work-dir DIR [--reuse]] [--out benchmarks/results/robustness.json]
 
 Datasets: rt_sentences is the SST-2-like binary set of short Rotten Tomatoes sentences
 (benchmarks/rt_sentences.py: each sentence labelled by the sign of its mean human valence,
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -77,29 +78,31 @@ def _tuneforge(*command: str) -> float:
 
 
 def _harness_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run_method(args: argparse.Namespace, data: Path | None, method: str, out: Path) -> dict:
-    config_path = out / f"{method}.yaml"
-    config_path.write_text(
-        yaml.safe_dump(run_config(args, data, method, out), sort_keys=False), encoding="utf-8"
-    )
-    train_seconds = _tuneforge("train", str(config_path), "--overwrite")
     run_dir = out / method
-    _tuneforge(
-        "robustness",
-        str(run_dir),
-        "--attack",
-        ",".join(ATTACKS),
-        "--budget",
-        str(args.budget),
-        "--max-examples",
-        str(args.attack_examples),
-    )
-    report = json.loads((run_dir / "robustness" / "robustness.json").read_text(encoding="utf-8"))
+    timing = out / f"{method}.train_seconds"
+    report_path = run_dir / "robustness" / "robustness.json"
+    if not (args.reuse and report_path.is_file() and timing.is_file()):
+        config_path = out / f"{method}.yaml"
+        config_path.write_text(
+            yaml.safe_dump(run_config(args, data, method, out), sort_keys=False), encoding="utf-8"
+        )
+        timing.write_text(str(_tuneforge("train", str(config_path), "--overwrite")))
+        _tuneforge(
+            "robustness",
+            str(run_dir),
+            "--attack",
+            ",".join(ATTACKS),
+            "--budget",
+            str(args.budget),
+            "--max-examples",
+            str(args.attack_examples),
+        )
+    train_seconds = float(timing.read_text())
+    report = json.loads(report_path.read_text(encoding="utf-8"))
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     adversarial = metrics["training"].get("adversarial") or {}
     clean = report["clean_accuracy"]
@@ -174,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--attack-examples", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep methods already trained and attacked in --work-dir (same settings assumed)",
+    )
     parser.add_argument("--out", type=Path, default=_harness.RESULTS_DIR / "robustness.json")
     args = parser.parse_args(argv)
     if args.quick:
