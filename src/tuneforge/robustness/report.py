@@ -132,6 +132,8 @@ def _examples_markdown(report: dict[str, Any]) -> str:
                 f"- **{name}** ({example['label']} -> {example['predicted']}): "
                 f"`{example['original']}` -> `{example['perturbed']}`"
             )
+    if len(lines) == 1:
+        lines.append("None: no attack flipped a label within its budget.")
     return "\n".join(lines) + "\n"
 
 
