@@ -2,7 +2,7 @@
 
     python -m benchmarks.robustness [--dataset rt_sentences|bbc_news] [--rows 2000]
         [--epochs 2] [--max-seq-length 64] [--layers 6] [--methods none pgd]
-        [--epsilon 1.0] [--steps 3] [--budget 50] [--attack-examples 200] [--quick]
+        [--epsilon 0.05] [--steps 3] [--budget 50] [--attack-examples 200] [--quick]
         [--work-dir DIR [--reuse]] [--out benchmarks/results/robustness.json]
 
 Datasets: rt_sentences is the SST-2-like binary set of short Rotten Tomatoes sentences
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--methods", nargs="+", default=["none", "pgd"])
-    parser.add_argument("--epsilon", type=float, default=1.0)
+    parser.add_argument("--epsilon", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--budget", type=int, default=50, help="queries per attacked example")
     parser.add_argument("--attack-examples", type=int, default=200)

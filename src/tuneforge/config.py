@@ -283,9 +283,10 @@ class AdversarialConfig(_Section):
     """Adversarial training on the input word embeddings: fgm (Miyato et al., 2017; 2 passes per
     batch), pgd (Madry et al., 2018; steps + 2 passes), freelb (Zhu et al., 2020; steps
     passes). none: the standard single forward/backward pass."""
-    epsilon: float = Field(1.0, gt=0.0)
+    epsilon: float = Field(0.05, gt=0.0)
     """Radius of the perturbation ball (l2: per example over all token embeddings; linf: per
-    value). A MiniLM word embedding has an l2 norm of about 1.1 (mean over the vocabulary)."""
+    value). A MiniLM word embedding has an l2 norm of about 1.1; on 2,000 short review sentences
+    (docs/benchmarks.md, Robustness) training collapsed to one class at 1.0 and 0.25."""
     steps: int = Field(3, ge=1, le=20)
     """Ascent steps of pgd and freelb (fgm takes one); each costs a forward and backward pass."""
     step_size: float | None = Field(None, gt=0.0)
