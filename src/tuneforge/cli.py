@@ -85,6 +85,17 @@ def data_anonymize(
         console.print(f"Anonymised splits and report written to {folder}")
 
 
+@data_app.command("augment")
+def data_augment(config_path: ConfigArg, set_: SetOption = None) -> None:
+    """Run the data stage with data.augmentation; write the augmented training split."""
+    from tuneforge.config import load_config
+    from tuneforge.data_inspection import augment_data
+
+    config = load_config(config_path, set_)
+    folder, added = augment_data(config, default_run_name=config_path.stem)
+    console.print(f"{added} augmented training rows; split and data report written to {folder}")
+
+
 @app.command()
 def train(
     config_path: ConfigArg,
@@ -388,7 +399,7 @@ def registry_show(
     registry: RegistryOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Print a version's metadata, metrics and lineage as JSON."""
+    """Print a version's metadata, metrics, lineage and robustness summary as JSON."""
     from tuneforge.registry import open_registry
 
     with open_registry(registry, database_url) as opened:
@@ -484,6 +495,44 @@ def compress(
     from tuneforge.compress.command import compress_command
 
     compress_command(run_dir, method, sweep, output, set_, overwrite, skip_training)
+
+
+@app.command()
+def robustness(
+    run_dir: Annotated[Path, typer.Argument(help="A finished classification run (runs/<name>).")],
+    attack: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated attacks: typos, charswap, homoglyphs, deepwordbug, synonyms "
+            "(default: all)."
+        ),
+    ] = None,
+    budget: Annotated[
+        int, typer.Option(help="Model queries per example and attack at most.")
+    ] = 100,
+    data: Annotated[
+        Path | None, typer.Option(help="A labelled file instead of the run's test split.")
+    ] = None,
+    max_words_fraction: Annotated[
+        float, typer.Option(help="Share of an example's words an attack may change.")
+    ] = 0.2,
+    max_examples: Annotated[
+        int, typer.Option(help="Attack a seeded sample of this many examples.")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and of every attack.")] = 0,
+) -> None:
+    """Attack a run's classifier; write robustness/ and a model-card section."""
+    from tuneforge.robustness import SuiteSettings, run_robustness
+    from tuneforge.robustness.attacks import DEFAULT_ATTACKS
+
+    names = tuple(name.strip() for name in attack.split(",")) if attack else DEFAULT_ATTACKS
+    settings = SuiteSettings(names, budget, max_words_fraction, seed, max_examples)
+    report = run_robustness(run_dir, settings, data)
+    console.print(
+        f"clean accuracy {report['clean_accuracy']:.3f}; "
+        + ", ".join(f"{name} {a['accuracy']:.3f}" for name, a in report["attacks"].items())
+    )
+    console.print(f"Report written to {run_dir / 'robustness'}")
 
 
 def main() -> None:

@@ -158,6 +158,22 @@ class AnonymizationConfig(_Section):
         return list(self.entities) if self.entities is not None else [*PII_ENTITIES, *custom]
 
 
+class AugmentationConfig(_Section):
+    method: Literal["none", "eda", "typos"] = "none"
+    """Extra training rows made from the training split only, after the split (validation and
+    test never see them). eda: Wei & Zou (2019) synonym replacement, random insertion, random
+    swap and random deletion (WordNet synonyms from the Debian wordnet-base files); typos:
+    keyboard-neighbour typos, swaps, deletions and insertions of characters. none: off."""
+    copies_per_row: int = Field(1, ge=1, le=16)
+    """Augmented copies added per training row (Wei & Zou use 16 for <500 rows, 4 for more)."""
+    alpha: float = Field(0.1, gt=0.0, le=0.5)
+    """Share of a row's words each operation changes (Wei & Zou's alpha; 0.1 is their default)."""
+    ratio: float = Field(1.0, gt=0.0, le=1.0)
+    """Share of training rows that get copies (drawn with the seed)."""
+    seed: int = 0
+    """Seed of which rows, words and characters change; the same seed gives the same rows."""
+
+
 class DataConfig(_Section):
     source: str = "builtin:bbc-news"
     """A file or folder (CSV, TSV, JSONL, Parquet, folder of <label>/*.txt, CoNLL), or a built-in
@@ -186,6 +202,7 @@ class DataConfig(_Section):
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
     anonymization: AnonymizationConfig = Field(default_factory=AnonymizationConfig)
     """Personal data (names, emails, phones, cards, ...) found and replaced after loading."""
+    augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig)
 
 
 class ModelConfig(_Section):
@@ -460,6 +477,32 @@ class SearchConfig(_Section):
     """Seed of the sampler (the trials' own training.seed stays the config's)."""
 
 
+class AdversarialConfig(_Section):
+    method: Literal["none", "fgm", "pgd", "freelb"] = "none"
+    """Adversarial training on the input word embeddings: fgm (Miyato et al., 2017; 2 passes per
+    batch), pgd (Madry et al., 2018; steps + 2 passes), freelb (Zhu et al., 2020; steps
+    passes). none: the standard single forward/backward pass."""
+    epsilon: float = Field(0.05, gt=0.0)
+    """Radius of the perturbation ball (l2: per example over all token embeddings; linf: per
+    value). A MiniLM word embedding has an l2 norm of about 1.1; on 2,000 short review sentences
+    (docs/benchmarks.md, Robustness) training collapsed to one class at 1.0 and 0.25."""
+    steps: int = Field(3, ge=1, le=20)
+    """Ascent steps of pgd and freelb (fgm takes one); each costs a forward and backward pass."""
+    step_size: float | None = Field(None, gt=0.0)
+    """Size of one ascent step; None: epsilon / steps."""
+    norm: Literal["l2", "linf"] = "l2"
+    """The norm of the perturbation ball."""
+
+    @property
+    def passes_per_step(self) -> int:
+        """Forward and backward passes per micro-batch, against 1 for standard training."""
+        return {"none": 1, "fgm": 2, "pgd": self.steps + 2, "freelb": self.steps}[self.method]
+
+
+class RobustnessConfig(_Section):
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+
+
 class RunConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -467,6 +510,7 @@ class RunConfig(_Section):
     adaptation: AdaptationConfig = Field(default_factory=AdaptationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -486,6 +530,15 @@ class RunConfig(_Section):
         if candidate.is_absolute() or self.config_dir is None:
             return candidate
         return Path(self.config_dir) / candidate
+
+    @model_validator(mode="after")
+    def _augmentation_keeps_token_labels(self) -> RunConfig:
+        if self.data.augmentation.method != "none" and self.task.label_kind == "tags":
+            raise ValueError(
+                "data.augmentation inserts, deletes and swaps words; per-token labels (task "
+                "ner) would no longer line up. Use data.augmentation.method: none."
+            )
+        return self
 
     def run_dir(self, default_name: str = "run") -> Path:
         return Path(self.output.dir) / (self.output.run_name or default_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
@@ -12,6 +13,33 @@ from tuneforge.run import layout
 
 def inspect_data(config: RunConfig, default_run_name: str = "run") -> Path:
     """Load, clean and split; write the report and quarantine to ``<output.dir>/<name>-data/``."""
+    return _data_stage(config, default_run_name)[0]
+
+
+def augment_data(config: RunConfig, default_run_name: str = "run") -> tuple[Path, int]:
+    """The data stage with data.augmentation; also writes the augmented training split to
+    ``<name>-data/splits/train.jsonl`` (copies marked "augmented": true) for reading.
+
+    Returns:
+        The folder and the number of augmented rows.
+
+    Raises:
+        ConfigError: data.augmentation.method is none.
+    """
+    from tuneforge.errors import ConfigError
+
+    if config.data.augmentation.method == "none":
+        raise ConfigError(
+            "data.augmentation.method is none: set it to eda or typos (with copies_per_row, "
+            "alpha and seed) to see the augmented training split."
+        )
+    folder, data = _data_stage(config, default_run_name)
+    train = data.records("train")
+    layout.write_records(folder / layout.SPLITS_DIR / "train.jsonl", train)
+    return folder, sum(record.augmented for record in train)
+
+
+def _data_stage(config: RunConfig, default_run_name: str) -> tuple[Path, Any]:
     from tuneforge.data import render_data_report, write_quarantine
     from tuneforge.pipeline import prepare_data, save_anonymization_report
 
@@ -22,7 +50,7 @@ def inspect_data(config: RunConfig, default_run_name: str = "run") -> Path:
     write_json_atomic(data.report, folder / layout.DATA_REPORT_FILE)
     console.print(render_data_report(data.report))
     save_anonymization_report(folder, data.splits)
-    return folder
+    return folder, data
 
 
 def anonymize_data(

@@ -405,6 +405,7 @@ def _run_stages(
     from tuneforge.inference import default_device, resolve_precision
     from tuneforge.tracking.base import HistoryLogger, run_artifacts
     from tuneforge.training import TrainingHooks
+    from tuneforge.training.adversarial import adversarial_step
 
     main = is_main_process()
     data = prepare_data(config)
@@ -434,6 +435,7 @@ def _run_stages(
         checkpoint_dir=run_dir / layout.CHECKPOINTS_DIR,
         resume=resume,
         show_progress=show_progress,
+        training_step=adversarial_step(config.robustness.adversarial),
     )
     history.flush(result.state.history)
 

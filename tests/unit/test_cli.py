@@ -9,38 +9,20 @@ run the installed command in a subprocess, the truest check of what a user sees.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from _configs import bbc_articles, run_cli, tiny_config, write_bbc_csv, write_yaml
+from _configs import (
+    assert_user_error,
+    bbc_articles,
+    invoke,
+    run_cli,
+    tiny_config,
+    write_bbc_csv,
+    write_yaml,
+)
 
-from tuneforge.cli import main
 from tuneforge.config import load_config
-
-
-def invoke(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run ``tuneforge *args`` through cli.main; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["tuneforge", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_user_error(code: int, out: str, err: str, *expected: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in out + err
-    message = err.strip()
-    assert message.startswith("error:"), message
-    assert "\n\n" not in message  # one paragraph
-    for text in expected:
-        assert text in message, f"{text!r} not in {message!r}"
 
 
 def write_csv(path: Path, header: str, rows: list[tuple[str, str]]) -> Path:

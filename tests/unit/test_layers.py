@@ -63,6 +63,13 @@ LAYER_RULES = [
     ("serve", "tune", "serving reads registered runs; searching is offline work"),
     ("tracking", "training", "tracking records what the loop reports; it does not drive it"),
     ("tracking", "pipeline", "the pipeline opens a tracker; a tracker never runs stages"),
+    (
+        "robustness",
+        "training",
+        "the attack suite reads a finished run through predict.load_predictor, like a server",
+    ),
+    ("robustness", "pipeline", "the attack suite reads finished runs; it never trains"),
+    ("data", "robustness", "augmentation shares the data stage's WordNet and noise, not back"),
 ]
 
 # Broken today. Each is xfail(strict=True): once fixed, the test passes, strict turns that into a

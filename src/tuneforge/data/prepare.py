@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tuneforge.config import RunConfig
 from tuneforge.data.anonymize import Anonymizer, anonymize_records
+from tuneforge.data.augment import augment_training
 from tuneforge.data.builtin import is_builtin
 from tuneforge.data.clean import clean_records
 from tuneforge.data.load import load_records
@@ -71,6 +72,8 @@ def prepare_dataset(config: RunConfig) -> Splits:
     if data.test_source:
         test = _drop_unseen(pools["test"], train, config, quarantined)
     _check_classes(train, config, quarantined)
+    # After the split, on the training split only: no copy of a row can reach validation/test.
+    train = augment_training(train, data.augmentation)
     anonymization = None
     if anonymizer is not None:
         anonymization = anonymizer.report({r: Path(s).name for r, s in sources.items() if s})

@@ -20,6 +20,8 @@ class Record:
     """``file:line`` (CSV/TSV/JSONL/CoNLL), ``file:row`` (Parquet) or the .txt path (folder)."""
     tokens: tuple[str, ...] | None = None
     """NER only: the words the tags refer to; ``text`` is then ``" ".join(tokens)``."""
+    augmented: bool = False
+    """A copy made by data.augmentation from a training row (training split only)."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def build_data_report(
 
     Returns:
         ``{"task_type", "max_seq_length", "splits": {name: {"size", "token_length",
-        "truncated", "truncated_share", and "label_counts" | "entity_counts" | "target"}},
+        "truncated", "truncated_share", "augmented" (copies made by data.augmentation), and "label_counts" | "entity_counts" | "target"}},
         "covered_tokens": int | None,
         "quarantine": {"total", "by_category"}, "sampled_from": int | None,
         "warnings": [str]}``.
@@ -60,6 +60,7 @@ def build_data_report(
             "token_length": _percentiles(lengths),
             "truncated": truncated,
             "truncated_share": truncated / len(records) if records else 0.0,
+            "augmented": sum(record.augmented for record in records),
             **_label_summary(records, label_kind_of(task_type)),
         }
     categories = Counter(reason_category(row.reason) for row in splits.quarantined)
@@ -168,7 +169,9 @@ def _warnings(report: dict[str, Any]) -> list[str]:
         warnings.append(
             "The validation split is empty: no early stopping or best-checkpoint selection."
         )
-    kept = report.get("sampled_from") or sum(summary["size"] for summary in splits.values())
+    kept = report.get("sampled_from") or sum(
+        summary["size"] - summary.get("augmented", 0) for summary in splits.values()
+    )
     total = report["quarantine"]["total"] + kept
     if total and report["quarantine"]["total"] / total > QUARANTINE_WARNING_SHARE:
         share = report["quarantine"]["total"] / total
@@ -191,9 +194,10 @@ def render_data_report(report: dict[str, Any]) -> Any:
         sizes.add_column(column, justify="left" if column == "split" else "right")
     for name, summary in report["splits"].items():
         lengths = summary["token_length"] or {}
+        augmented = summary.get("augmented", 0)
         sizes.add_row(
             name,
-            str(summary["size"]),
+            f"{summary['size']} ({augmented} augmented)" if augmented else str(summary["size"]),
             *(str(lengths.get(key, "-")) for key in ("p50", "p95", "max")),
             f"{summary['truncated']} ({summary['truncated_share']:.0%})",
         )

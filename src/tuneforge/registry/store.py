@@ -21,6 +21,7 @@ from tuneforge.registry.schema import (
     registry_state,
     write_transaction,
 )
+from tuneforge.run.layout import ROBUSTNESS_DIR, ROBUSTNESS_FILE
 
 REGISTRY_ENV = "TUNEFORGE_REGISTRY"
 DATABASE_URL_ENV = "TUNEFORGE_REGISTRY_DATABASE_URL"
@@ -53,6 +54,17 @@ class ModelVersion:
         path = self.artifact_dir / REFERENCE_PROFILE_FILE
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+    def robustness(self) -> dict[str, Any] | None:
+        """The run's `tuneforge robustness` summary (numbers per attack, no example texts), if
+        the suite ran before the push."""
+        path = self.artifact_dir / ROBUSTNESS_DIR / ROBUSTNESS_FILE
+        if not path.is_file():
+            return None
+        report = json.loads(path.read_text(encoding="utf-8"))
+        for attack in report.get("attacks", {}).values():
+            attack.pop("examples", None)  # texts of the user's data stay in the report file
+        return report
+
     def verify(self) -> None:
         """Check the version's files before loading them: the weights still have the sha256
         recorded at push time, and no pickle file was slipped into the folder since.
@@ -63,7 +75,12 @@ class ModelVersion:
         artifacts.verify_version(self.artifact_dir, self.lineage.get("weights_sha256", {}))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "artifact_dir": str(self.artifact_dir)}
+        """The version as JSON, with its robustness summary when the run has one."""
+        payload = {**asdict(self), "artifact_dir": str(self.artifact_dir)}
+        robustness = self.robustness()
+        if robustness is not None:
+            payload["robustness"] = robustness
+        return payload
 
 
 def open_registry(location: str | Path | None = None, database_url: str | None = None) -> Registry:

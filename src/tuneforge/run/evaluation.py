@@ -24,30 +24,53 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     from tuneforge.predict import load_predictor
 
     run_dir = Path(run_dir)
-    if not layout.is_finished(run_dir):
-        raise RunError(
-            f"{run_dir} is not a finished run (no metrics.json and model/): train it first."
-        )
-    config = config_from_dict(
-        yaml.safe_load((run_dir / layout.CONFIG_FILE).read_text(encoding="utf-8")),
-        source=str(run_dir / layout.CONFIG_FILE),
-    )
+    config = finished_run_config(run_dir)
     predictor = load_predictor(run_dir, batch_size=config.evaluation.batch_size)
-    if data is None:
-        records = layout.read_records(run_dir / layout.SPLITS_DIR / "test.jsonl")
-        name = "test"
-    else:
-        name = Path(data).stem
-        records, skipped = _load_labelled(str(Path(data).resolve()), config, predictor.label_names)
-        # Rows that cannot be scored (empty text, missing label) are listed, never dropped unseen.
-        write_quarantine(skipped, run_dir / f"evaluation_{name}_quarantine.jsonl")
-    if not records:
-        raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
+    name, records, skipped = labelled_records(run_dir, config, predictor.label_names, data)
     metrics = predictor.score(records, config)
     if data is not None:
         metrics["skipped_rows"] = len(skipped)
     write_json_atomic(metrics, run_dir / f"evaluation_{name}.json")
     return metrics
+
+
+def finished_run_config(run_dir: Path) -> Any:
+    """The saved config of a finished run.
+
+    Raises:
+        RunError: the folder is not a finished run.
+    """
+    if not layout.is_finished(run_dir):
+        raise RunError(
+            f"{run_dir} is not a finished run (no metrics.json and model/): train it first."
+        )
+    return config_from_dict(
+        yaml.safe_load((run_dir / layout.CONFIG_FILE).read_text(encoding="utf-8")),
+        source=str(run_dir / layout.CONFIG_FILE),
+    )
+
+
+def labelled_records(
+    run_dir: Path, config: Any, label_names: list[str], data: str | Path | None
+) -> tuple[str, list[Record], list[QuarantinedRow]]:
+    """(name, records, skipped rows) of the run's saved test split, or of `data` read with the
+    run's column settings (its unusable rows listed in evaluation_<name>_quarantine.jsonl).
+
+    Raises:
+        DataError: nothing labelled is left.
+    """
+    skipped: list[QuarantinedRow] = []
+    if data is None:
+        records = layout.read_records(run_dir / layout.SPLITS_DIR / "test.jsonl")
+        name = "test"
+    else:
+        name = Path(data).stem
+        records, skipped = _load_labelled(str(Path(data).resolve()), config, label_names)
+        # Rows that cannot be scored (empty text, missing label) are listed, never dropped unseen.
+        write_quarantine(skipped, run_dir / f"evaluation_{name}_quarantine.jsonl")
+    if not records:
+        raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
+    return name, records, skipped
 
 
 def _load_labelled(

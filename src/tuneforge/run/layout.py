@@ -25,6 +25,9 @@ HISTORY_FILE = "history.jsonl"
 MODEL_CARD_FILE = "model_card.md"
 CHECKPOINTS_DIR = "checkpoints"
 SPLITS_DIR = "splits"
+ROBUSTNESS_DIR = "robustness"
+"""`tuneforge robustness` output: ROBUSTNESS_FILE, robustness.md and robustness.png."""
+ROBUSTNESS_FILE = "robustness.json"
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -91,6 +94,8 @@ def write_records(path: Path, records: list[Record]) -> None:
             row = {"text": record.text, "label": record.label, "source": record.source}
             if record.tokens is not None:
                 row["tokens"] = list(record.tokens)
+            if record.augmented:
+                row["augmented"] = True
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

@@ -25,6 +25,14 @@ BASELINE_METRICS = ("macro_f1", "micro_f1", "accuracy", "weighted_f1", "subset_a
 BASELINE_LABELS = {"majority": "majority class", "tfidf_logreg": "TF-IDF + logistic regression"}
 
 
+def _adversarial_summary(config: RunConfig) -> dict[str, Any] | None:
+    """The adversarial training settings and their cost (passes per step against 1)."""
+    adversarial = config.robustness.adversarial
+    if adversarial.method == "none":
+        return None
+    return {**adversarial.model_dump(mode="json"), "passes_per_step": adversarial.passes_per_step}
+
+
 def save_run_outputs(
     run_dir: Path,
     config: RunConfig,
@@ -104,6 +112,7 @@ def save_run_outputs(
             "trainable_percent": round(100 * trainable / total, 4),
             "precision": precision,
             "class_weighting": quality.get("class_weighting"),
+            "adversarial": _adversarial_summary(config),
         },
     }
     if quality.get("baselines") is not None:

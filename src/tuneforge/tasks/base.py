@@ -104,6 +104,11 @@ class Task(Protocol):
 
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]: ...
 
+    def class_probabilities(self, logits: Any) -> np.ndarray | None:
+        """(n, classes) probabilities summing to one per text, for tasks that pick exactly one
+        class per text (what label-flipping attacks need); None for every other task."""
+        ...
+
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None: ...
 
     def observed_value(self, prediction: dict[str, Any]) -> float | None: ...
@@ -166,6 +171,9 @@ class TaskDefaults:
 
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return ()
+
+    def class_probabilities(self, logits: Any) -> np.ndarray | None:
+        return None
 
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
         return None

@@ -108,6 +108,9 @@ class ClassificationTask(TaskDefaults):
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return (prediction["label"],)
 
+    def class_probabilities(self, logits: Any) -> np.ndarray | None:
+        return softmax(np.asarray(logits))
+
     def class_weighting(
         self, train: list[Features], names: list[str], mode: str
     ) -> tuple[ClassWeighting | None, LossTerm | None]:

@@ -41,6 +41,7 @@ def test_report_counts_sizes_labels_and_quarantine(tokenizer):
         "token_length": None,
         "truncated": 0,
         "truncated_share": 0.0,
+        "augmented": 0,
         "label_counts": {},
     }
     assert report["quarantine"] == {"total": 3, "by_category": {"duplicate": 2, "missing label": 1}}

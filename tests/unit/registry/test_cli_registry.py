@@ -114,3 +114,21 @@ def test_cli_keys_create_list_revoke(cli: object, tmp_path: Path) -> None:
     assert registry.authenticate(token) is None
     assert "revoked" in cli("keys", "list")[2]
     registry.close()
+
+
+@pytest.mark.usefixtures("no_profile")
+def test_cli_registry_show_prints_the_robustness_summary(cli: object, run_copy: Path) -> None:
+    report = {
+        "clean_accuracy": 0.9,
+        "attacks": {
+            "typos": {"accuracy": 0.6, "examples": [{"original": "a text of the user's data"}]}
+        },
+    }
+    (run_copy / "robustness").mkdir()
+    (run_copy / "robustness" / "robustness.json").write_text(json.dumps(report))
+    assert cli("registry", "push", str(run_copy), "--name", "robust-topic")[0] == 0
+
+    code, out, _ = cli("registry", "show", "robust-topic")
+    shown = json.loads(out)
+    assert code == 0 and shown["robustness"]["attacks"]["typos"]["accuracy"] == 0.6
+    assert "user's data" not in out  # example texts stay in the run's report file

@@ -20,6 +20,7 @@ from tuneforge.training.checkpoint import existing_checkpoint, load_weights, rea
 from tuneforge.training.sampling import epoch_batches
 
 from ._bbc import per_topic
+from ._state import without_wall_time
 
 
 class _Crash(Exception):
@@ -396,9 +397,3 @@ def test_loop_patience_running_out_at_the_last_step_is_not_an_early_stop(
     assert state.global_step == 3
     assert state.evals_without_improvement == 2
     assert not state.stopped_early
-
-
-def without_wall_time(state: dict[str, Any]) -> dict[str, Any]:
-    """The loop state less its wall-clock seconds, the one field no two runs share."""
-    assert state["train_seconds"] > 0
-    return {key: value for key, value in state.items() if key != "train_seconds"}
