@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="builtin"
-if [[ "${1:-}" == "--test" ]]; then extras="builtin,test"; fi
+# --test also installs the explain extra: its tests run in CI.
+if [[ "${1:-}" == "--test" ]]; then extras="builtin,test,explain"; fi
 
 python="${PYTHON:-python3}"
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
