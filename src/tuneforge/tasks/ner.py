@@ -15,9 +15,9 @@ import torch
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
+from tuneforge.errors import ExplainError
 from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax
-from tuneforge.errors import ExplainError
 from tuneforge.tasks.base import TaskDefaults
 
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index

@@ -150,7 +150,9 @@ def test_app_health_readiness_metrics_and_openapi(client, serve_setup) -> None:
 def test_app_monitoring_endpoint_reports_the_window(client, serve_setup) -> None:
     headers = auth(serve_setup.key_all)
     # Traffic of its own, so the window holds observations whichever tests ran before.
-    sent = client.post("/v1/models/news/predict", json={"inputs": ["Shares fell."]}, headers=headers)
+    sent = client.post(
+        "/v1/models/news/predict", json={"inputs": ["Shares fell."]}, headers=headers
+    )
     assert sent.status_code == 200, sent.text
     report = client.get("/v1/models/news/monitoring", headers=headers).json()
     version = report["versions"][0]
