@@ -81,6 +81,17 @@ _EXPLAINERS: dict[
 ] = {"ig": _ig, "lime": _lime, "shap": _shap}
 
 
+def explain_with(
+    method: str,
+    model: ExplainModel,
+    encoded: EncodedText,
+    targets: Sequence[int],
+    settings: ExplainSettings,
+) -> MethodResult:
+    """Word scores of one encoded text by one method (see METHODS)."""
+    return _EXPLAINERS[method](model, encoded, targets, settings)
+
+
 def resolve_methods(method: str, model: ExplainModel) -> list[str]:
     """`ig`, `lime`, `shap` or `all` (ONNX runs: all = lime and shap; ig is refused)."""
     if method == "all":
@@ -121,7 +132,7 @@ def explain_text(
     attributions: dict[str, Any] = {}
     for method in methods:
         started = time.perf_counter()
-        per_target, extras = _EXPLAINERS[method](model, encoded, targets, settings)
+        per_target, extras = explain_with(method, model, encoded, targets, settings)
         attributions[method] = {
             "targets": {names[t]: [round(float(v), 6) for v in per_target[t]] for t in targets},
             "seconds": round(time.perf_counter() - started, 4),
