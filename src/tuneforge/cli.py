@@ -25,6 +25,11 @@ app.add_typer(data_app, name="data")
 _state = {"debug": False}
 
 ConfigArg = Annotated[Path, typer.Argument(help="The run config (YAML).")]
+RunDirArg = Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")]
+InputOption = Annotated[Path | None, typer.Option("--input", help="CSV/TSV/JSONL file of texts.")]
+TextColumnOption = Annotated[
+    str | None, typer.Option(help="Column with the text (default: the run's).")
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config value: --set training.learning_rate=3e-5"),
@@ -104,19 +109,15 @@ def evaluate(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")],
+    run_dir: RunDirArg,
     text: Annotated[
         list[str] | None, typer.Option("--text", help="A text to predict (repeatable).")
     ] = None,
-    input_path: Annotated[
-        Path | None, typer.Option("--input", help="CSV/TSV/JSONL file of texts.")
-    ] = None,
+    input_path: InputOption = None,
     output: Annotated[
         Path | None, typer.Option(help="Where to write predictions (CSV or JSONL).")
     ] = None,
-    text_column: Annotated[
-        str | None, typer.Option(help="Column with the text (default: the run's).")
-    ] = None,
+    text_column: TextColumnOption = None,
 ) -> None:
     """Predict labels for texts given on the command line or in a file."""
     from tuneforge.predict import load_predictor
@@ -356,13 +357,11 @@ def compress(
 
 @app.command()
 def explain(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")],
+    run_dir: RunDirArg,
     text: Annotated[
         list[str] | None, typer.Option("--text", help="A text to explain (repeatable).")
     ] = None,
-    input_path: Annotated[
-        Path | None, typer.Option("--input", help="CSV/TSV/JSONL file of texts.")
-    ] = None,
+    input_path: InputOption = None,
     output: Annotated[Path | None, typer.Option(help="Attributions as JSONL.")] = None,
     method: Annotated[
         str | None,
@@ -379,9 +378,7 @@ def explain(
     n_steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 50,
     lime_samples: Annotated[int, typer.Option(help="Perturbed texts per LIME text.")] = 500,
     shap_evals: Annotated[int, typer.Option(help="Model calls per SHAP text.")] = 500,
-    text_column: Annotated[
-        str | None, typer.Option(help="Column with the text (default: the run's).")
-    ] = None,
+    text_column: TextColumnOption = None,
 ) -> None:
     """Word attributions (integrated gradients, LIME, SHAP) and their faithfulness."""
     from tuneforge.explain import ExplainSettings
@@ -407,7 +404,7 @@ def explain(
 
 @app.command("embed-map")
 def embed_map(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")],
+    run_dir: RunDirArg,
     method: Annotated[str, typer.Option(help="pca, tsne or umap.")] = "pca",
     split: Annotated[
         str, typer.Option(help="The saved split to map: train, validation, test.")

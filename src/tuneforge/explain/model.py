@@ -29,7 +29,8 @@ class ExplainModel:
 
     predictor: Predictor
     model_dir: Path | None = None
-    """The run's model folder, to load an fp32 copy when the predictor's model is not one."""
+    """The run (or its model/) folder, to load an fp32 copy when the predictor's model is not
+    one."""
     _fp32: torch.nn.Module | None = field(default=None, repr=False)
 
     @property
@@ -110,17 +111,18 @@ class ExplainModel:
         if self.model_dir is None:
             raise ExplainError("integrated gradients needs the run folder of this model.")
         from tuneforge.predict import load_torch_model
+        from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 
-        return load_torch_model(self.model_dir).float().eval()
+        folder = self.model_dir
+        folder = folder if (folder / INFO_FILE).is_file() else folder / MODEL_DIR
+        return load_torch_model(folder).float().eval()
 
 
 def load_explain_model(run_dir: str | Path, batch_size: int = 64) -> ExplainModel:
     """Load a run for explaining (CPU; refuses per-token tasks such as NER early)."""
     from tuneforge.predict import load_predictor
-    from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 
     run_dir = Path(run_dir)
     predictor = load_predictor(run_dir, device="cpu", batch_size=batch_size)
     predictor.task.explained_scores(torch.zeros(1, max(1, len(predictor.label_names))))
-    model_dir = run_dir if (run_dir / INFO_FILE).is_file() else run_dir / MODEL_DIR
-    return ExplainModel(predictor=predictor, model_dir=model_dir)
+    return ExplainModel(predictor=predictor, model_dir=run_dir)
