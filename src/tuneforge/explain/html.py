@@ -53,7 +53,10 @@ def _card(index: int, result: dict[str, Any]) -> str:
     )
     views = []
     for method, attribution in result["attributions"].items():
-        targets = list(attribution["targets"].items())
+        # The predicted label first; the other explained labels fold away below it.
+        targets = sorted(
+            attribution["targets"].items(), key=lambda item: item[0] != prediction["label"]
+        )
         extra = ""
         if "convergence_delta" in attribution:
             delta = max(attribution["convergence_delta"].values(), default=0.0)

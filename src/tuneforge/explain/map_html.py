@@ -85,7 +85,7 @@ def map_page(
         )
     legend = "".join(
         f'<span style="color:{c}">●</span> {html.escape(name)} '
-        f"(silhouette {silhouettes.get(name, float('nan')):.2f}) &nbsp;"
+        f"(silhouette {_number(silhouettes.get(name))}) &nbsp;"
         for name, c in colours.items()
     )
     script = (
@@ -103,10 +103,14 @@ def map_page(
         "padding:.4em;font-size:.85em;box-shadow:2px 2px 6px #aaa}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{legend}</p>"
         f"<p>{len(texts)} texts; ringed: misclassified; overall silhouette "
-        f"{silhouettes.get('overall', float('nan')):.2f}. Hover a point for its text.</p>"
+        f"{_number(silhouettes.get('overall'))}. Hover a point for its text.</p>"
         f'<svg id="map" width="{_SIZE}" height="{_SIZE}" style="border:1px solid #ccc">'
         f'{"".join(circles)}</svg><div id="tip"></div>'
         f"<script>{script}</script>"
         f'<script type="application/json" id="meta">{json.dumps({"points": len(texts)})}</script>'
         "</body></html>"
     )
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
