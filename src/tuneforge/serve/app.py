@@ -172,16 +172,6 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) 
         if not caller.allows(name):
             raise ApiError(403, "forbidden", f"this API key may not use model {name!r}")
 
-    @app.post(
-        "/v1/models/{ref}/predict",
-        response_model=PredictResponse,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
-            }
-        },
-    )
     async def admit(ref: str, request: Request, caller: Caller, schema: type[Any]) -> Any:
         """The checks every model route shares: key scope, rate limit, body size and the
         request's limits; returns the validated request body."""
@@ -203,6 +193,16 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) 
         request.state.characters = sum(len(text) for text in payload.inputs)
         return payload
 
+    @app.post(
+        "/v1/models/{ref}/predict",
+        response_model=PredictResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+    )
     async def predict(ref: str, request: Request, caller: Caller = Depends(caller_of)) -> Any:
         """Predict texts with a model: `name`, `name@production`, `name@staging` or `name@3`."""
         name = ref.partition("@")[0]

@@ -87,7 +87,16 @@ def add_explain_route(
             models.move_to_end(loaded.key)
             return models[loaded.key]
 
-    @app.post("/v1/models/{ref}/explain", response_model=ExplainResponse)
+    @app.post(
+        "/v1/models/{ref}/explain",
+        response_model=ExplainResponse,
+        openapi_extra={  # the body is read by `admit` (size-limited), not by FastAPI
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ExplainRequest.model_json_schema()}},
+            }
+        },
+    )
     async def explain(ref: str, request: Request, caller: Any = Depends(caller_of)) -> Any:
         """Word attributions (ig, lime or shap) of texts, for the predicted label by default."""
         from tuneforge.explain import ExplainSettings, explain_texts
