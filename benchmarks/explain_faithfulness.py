@@ -103,23 +103,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n, samples = (5, 100) if args.quick else (args.n, args.samples)
     methods = args.methods.split(",")
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
+    name = "explain_faithfulness_quick" if args.quick else "explain_faithfulness"
     for spec in args.run:
-        name, _, folder = spec.partition("=")
-        print(f"{name}: {n} texts, {', '.join(methods)}", file=sys.stderr)
-        results[name] = measure_run(Path(folder), n, methods, args.n_steps, samples)
+        dataset, _, folder = spec.partition("=")
+        print(f"{dataset}: {n} texts, {', '.join(methods)}", file=sys.stderr)
+        results[dataset] = measure_run(Path(folder), n, methods, args.n_steps, samples)
+        payload = {
+            "texts_per_run": n,
+            "n_steps": args.n_steps,
+            "samples": samples,
+            "runs": {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.run},
+            "results": results,
+            "machine": _harness.machine_info(),
+        }
+        # Written after each run: a long benchmark stopped midway keeps what it measured.
+        path = _harness.write_results(name, payload)
+        print(table({dataset: results[dataset]}), file=sys.stderr)
     print(table(results))
-    payload = {
-        "texts_per_run": n,
-        "n_steps": args.n_steps,
-        "samples": samples,
-        "runs": {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.run},
-        "results": results,
-        "machine": _harness.machine_info(),
-    }
-    path = _harness.write_results(
-        "explain_faithfulness_quick" if args.quick else "explain_faithfulness", payload
-    )
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
