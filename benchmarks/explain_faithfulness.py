@@ -2,7 +2,7 @@
 
     python -m benchmarks.explain_faithfulness --run bbc_news=/tmp/xruns/bbc_news \
         --run rt_sentences=/tmp/xruns/rt_sentences [--n 30] [--quick] [--methods ig,lime,shap]
-        [--n-steps 50] [--samples 500]
+        [--n-steps 50] [--samples 500] [--out NAME]
 
 For each finished run (6-layer all-MiniLM-L6-v2 fine-tuned with tuneforge: BBC News topics,
 and the binary Rotten Tomatoes sentence set of `benchmarks.rt_sentences`), explains --n texts
@@ -100,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--samples", type=int, default=500, help="LIME samples, SHAP evals")
     parser.add_argument("--quick", action="store_true", help="5 texts, 100 samples")
+    parser.add_argument("--out", help="results file name (default explain_faithfulness)")
     args = parser.parse_args(argv)
     n, samples = (5, 100) if args.quick else (args.n, args.samples)
     methods = args.methods.split(",")
     results: dict[str, dict[str, Any]] = {}
-    name = "explain_faithfulness_quick" if args.quick else "explain_faithfulness"
+    name = args.out or ("explain_faithfulness_quick" if args.quick else "explain_faithfulness")
     for spec in args.run:
         dataset, _, folder = spec.partition("=")
         print(f"{dataset}: {n} texts, {', '.join(methods)}", file=sys.stderr)
