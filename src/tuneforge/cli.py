@@ -25,6 +25,11 @@ app.add_typer(data_app, name="data")
 _state = {"debug": False}
 
 ConfigArg = Annotated[Path, typer.Argument(help="The run config (YAML).")]
+RunDirArg = Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")]
+InputOption = Annotated[Path | None, typer.Option("--input", help="CSV/TSV/JSONL file of texts.")]
+TextColumnOption = Annotated[
+    str | None, typer.Option(help="Column with the text (default: the run's).")
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config value: --set training.learning_rate=3e-5"),
@@ -247,19 +252,15 @@ def evaluate(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (runs/<name>).")],
+    run_dir: RunDirArg,
     text: Annotated[
         list[str] | None, typer.Option("--text", help="A text to predict (repeatable).")
     ] = None,
-    input_path: Annotated[
-        Path | None, typer.Option("--input", help="CSV/TSV/JSONL file of texts.")
-    ] = None,
+    input_path: InputOption = None,
     output: Annotated[
         Path | None, typer.Option(help="Where to write predictions (CSV or JSONL).")
     ] = None,
-    text_column: Annotated[
-        str | None, typer.Option(help="Column with the text (default: the run's).")
-    ] = None,
+    text_column: TextColumnOption = None,
 ) -> None:
     """Predict labels for texts given on the command line or in a file."""
     from tuneforge.predict import load_predictor
@@ -533,6 +534,71 @@ def robustness(
         + ", ".join(f"{name} {a['accuracy']:.3f}" for name, a in report["attacks"].items())
     )
     console.print(f"Report written to {run_dir / 'robustness'}")
+
+
+@app.command()
+def explain(
+    run_dir: RunDirArg,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", help="A text to explain (repeatable).")
+    ] = None,
+    input_path: InputOption = None,
+    output: Annotated[Path | None, typer.Option(help="Attributions as JSONL.")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="ig, lime, shap or all (default ig; all with --faithfulness)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="The label to explain (default: the predicted one; all).")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write a highlighted HTML page.")] = None,
+    faithfulness: Annotated[
+        bool, typer.Option("--faithfulness", help="Rank the methods on the run's test split.")
+    ] = False,
+    n: Annotated[int, typer.Option("--n", help="Test texts for --faithfulness.")] = 200,
+    n_steps: Annotated[int, typer.Option(help="Integrated-gradients steps.")] = 50,
+    lime_samples: Annotated[int, typer.Option(help="Perturbed texts per LIME text.")] = 500,
+    shap_evals: Annotated[int, typer.Option(help="Model calls per SHAP text.")] = 500,
+    text_column: TextColumnOption = None,
+) -> None:
+    """Word attributions (integrated gradients, LIME, SHAP) and their faithfulness."""
+    from tuneforge.explain import ExplainSettings
+    from tuneforge.explain.command import explain_command
+
+    settings = ExplainSettings(
+        n_steps=n_steps, lime_samples=lime_samples, shap_max_evals=shap_evals
+    )
+    explain_command(
+        run_dir,
+        text,
+        input_path,
+        output,
+        method,
+        target,
+        html,
+        faithfulness,
+        n,
+        settings,
+        text_column,
+    )
+
+
+@app.command("embed-map")
+def embed_map(
+    run_dir: RunDirArg,
+    method: Annotated[str, typer.Option(help="pca, tsne or umap.")] = "pca",
+    split: Annotated[
+        str, typer.Option(help="The saved split to map: train, validation, test.")
+    ] = "test",
+    output: Annotated[
+        Path | None, typer.Option(help="Folder for the files (default <run>/explanations).")
+    ] = None,
+) -> None:
+    """Map the run's sentence representations of a split (PNG, interactive HTML, silhouette)."""
+    from tuneforge.explain.embedding_map import embed_map_command
+
+    paths = embed_map_command(run_dir, method, split, output)
+    console.print(f"Wrote {', '.join(str(p) for p in paths)}")
 
 
 def main() -> None:

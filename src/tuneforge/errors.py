@@ -21,3 +21,7 @@ class ModelError(TuneforgeError):
 
 class RunError(TuneforgeError):
     """A run directory is missing, incomplete or would be overwritten."""
+
+
+class ExplainError(TuneforgeError):
+    """An explanation cannot be computed as asked (method, target, task or backend)."""

@@ -37,6 +37,8 @@ LAYER_RULES = [
         "serving loads a model through predict.load_predictor, not the training loop",
     ),
     ("serve", "pipeline", "a server answers requests; running the whole flow is the CLI's job"),
+    ("explain", "training", "explanations read finished runs; serve explains through them"),
+    ("explain", "pipeline", "explanations read finished runs, they do not make them"),
     ("evaluate", "predict", "evaluate is a library that scores predictions; it does not make them"),
     (
         "registry",

@@ -23,8 +23,8 @@ def predict_file(
     # Checked before any work: a typo in --output must not cost a whole prediction pass.
     if suffix not in {".jsonl", ".ndjson", ".csv", ".tsv"}:
         raise DataError(f"--output {output_path}: use a .csv, .tsv or .jsonl file name.")
-    column = text_column or _run_text_column(run_dir)
-    frame = _read_table(input_path)
+    column = text_column or run_text_column(run_dir)
+    frame = read_table(input_path)
     if column not in frame.columns:
         raise DataError(
             f"{input_path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}). "
@@ -45,7 +45,7 @@ def predict_file(
     return len(predictions)
 
 
-def _run_text_column(run_dir: Path) -> str:
+def run_text_column(run_dir: Path) -> str:
     import yaml
 
     config_path = Path(run_dir) / "config.yaml"
@@ -55,7 +55,7 @@ def _run_text_column(run_dir: Path) -> str:
     return "text"
 
 
-def _read_table(path: Path) -> Any:
+def read_table(path: Path) -> Any:
     import pandas as pd
 
     if not path.is_file():

@@ -24,6 +24,7 @@ from tuneforge.serve.auth import Authenticator, Caller, RateLimiter, retry_after
 from tuneforge.serve.batching import BatcherClosedError, QueueFullError
 from tuneforge.serve.config import CONFIG_ENV, ServeConfig, serve_config_from_dict
 from tuneforge.serve.errors import ApiError, describe_validation_errors, install_error_handlers
+from tuneforge.serve.explain import add_explain_route
 from tuneforge.serve.logs import (
     REQUEST_ID_HEADER,
     configure_logging,
@@ -171,6 +172,27 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) 
         if not caller.allows(name):
             raise ApiError(403, "forbidden", f"this API key may not use model {name!r}")
 
+    async def admit(ref: str, request: Request, caller: Caller, schema: type[Any]) -> Any:
+        """The checks every model route shares: key scope, rate limit, body size and the
+        request's limits; returns the validated request body."""
+        name = ref.partition("@")[0]
+        request.state.model = name
+        check_allowed(caller, name)
+        if caller.key_id is not None and caller.rate_limit_per_minute is not None:
+            wait_s = state["limiter"].acquire(caller.key_id, caller.rate_limit_per_minute)
+            if wait_s > 0:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"rate limit of {caller.rate_limit_per_minute} requests per minute exceeded",
+                    {"Retry-After": retry_after_header(wait_s)},
+                )
+        body = await _read_body(request, limits.max_body_bytes)
+        payload = _validated_request(body, limits, schema)
+        request.state.texts = len(payload.inputs)
+        request.state.characters = sum(len(text) for text in payload.inputs)
+        return payload
+
     @app.post(
         "/v1/models/{ref}/predict",
         response_model=PredictResponse,
@@ -184,20 +206,7 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) 
     async def predict(ref: str, request: Request, caller: Caller = Depends(caller_of)) -> Any:
         """Predict texts with a model: `name`, `name@production`, `name@staging` or `name@3`."""
         name = ref.partition("@")[0]
-        request.state.model = name
-        check_allowed(caller, name)
-        if caller.key_id is not None and caller.rate_limit_per_minute is not None:
-            wait_s = state["limiter"].acquire(caller.key_id, caller.rate_limit_per_minute)
-            if wait_s > 0:
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"rate limit of {caller.rate_limit_per_minute} requests per minute exceeded",
-                    {"Retry-After": retry_after_header(wait_s)},
-                )
-        texts = _validated_inputs(await _read_body(request, limits.max_body_bytes), limits)
-        request.state.texts = len(texts)
-        request.state.characters = sum(len(text) for text in texts)
+        texts = (await admit(ref, request, caller, PredictRequest)).inputs
         predictions, version = await _predict(state["pool"], ref, texts)
         request.state.version = version
         return {
@@ -206,6 +215,8 @@ def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) 
             "predictions": predictions,
             "request_id": request.state.request_id,
         }
+
+    add_explain_route(app, config.explain, state, caller_of, admit)
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models(caller: Caller = Depends(caller_of)) -> Any:
@@ -260,13 +271,14 @@ async def _read_body(request: Request, max_body_bytes: int) -> bytes:
     return bytes(body)
 
 
-def _validated_inputs(body: bytes, limits: Any) -> list[str]:
+def _validated_request(body: bytes, limits: Any, schema: type[Any]) -> Any:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(422, "invalid_json", f"the body is not valid JSON ({error})") from error
     try:
-        texts = PredictRequest.model_validate(payload).inputs
+        request = schema.model_validate(payload)
+        texts = request.inputs
     except ValidationError as error:
         raise ApiError(
             422, "invalid_request", describe_validation_errors(error.errors())
@@ -291,7 +303,7 @@ def _validated_inputs(body: bytes, limits: Any) -> list[str]:
             raise ApiError(
                 422, "invalid_text", f"inputs.{index} is not valid Unicode text"
             ) from error
-    return texts
+    return request
 
 
 async def _predict(pool: ModelPool, ref: str, texts: list[str]) -> tuple[list[Any], int]:

@@ -43,6 +43,18 @@ class LimitsConfig(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1)
 
 
+class ExplainConfig(_Section):
+    """POST /v1/models/{ref}/explain: attributions are tens to hundreds of forward passes per
+    text, so they run in worker threads behind a small bounded queue."""
+
+    max_concurrent: int = Field(1, ge=1)
+    """Explanations computed at once (each holds a CPU core or more for seconds)."""
+    max_queued: int = Field(4, ge=0)
+    """Requests waiting for a slot; beyond this 503 with Retry-After."""
+    max_cost_per_request: int = Field(2000, ge=1)
+    """texts x n_steps (IG) or texts x samples (LIME, SHAP); beyond this 413."""
+
+
 class ModelsConfig(_Section):
     """Which versions are resident and how the server follows the registry."""
 
@@ -89,6 +101,7 @@ class ServeConfig(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("batching", mode="before")

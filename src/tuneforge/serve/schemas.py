@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,35 @@ class PredictRequest(BaseModel):
     inputs: list[str] = Field(
         description="Raw texts (limits: texts per request, characters per text)."
     )
+
+
+class ExplainRequest(BaseModel):
+    """Texts to explain with one attribution method; word scores come back per text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(
+        description="Raw texts (limits: texts per request, characters per text)."
+    )
+    method: Literal["ig", "lime", "shap"] = "ig"
+    target: str | None = Field(
+        None, description="The label to explain; default the predicted one; `all`: every label."
+    )
+    n_steps: int = Field(50, ge=1, le=1000, description="Integrated-gradients steps.")
+    samples: int = Field(
+        200, ge=10, le=5000, description="LIME perturbed texts or SHAP model calls per text."
+    )
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    version: int
+    method: str
+    explanations: list[dict[str, Any]] = Field(
+        description="Per text: text (as the model reads it), prediction, words, spans and "
+        "attributions[method].targets[label] = one score per word."
+    )
+    request_id: str
 
 
 class PredictResponse(BaseModel):

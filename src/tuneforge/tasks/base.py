@@ -140,6 +140,15 @@ class Task(Protocol):
         `train` and scored on `evaluated` with this task's metrics; None: no baseline applies."""
         ...
 
+    def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """What token attributions explain, one column per output, differentiable: class
+        probabilities, per-label probabilities or the predicted value (explain/).
+
+        Raises:
+            ExplainError: the task has no single output per text to explain.
+        """
+        ...
+
 
 class TaskDefaults:
     """Defaults shared by most tasks: sequence-level logits, no metadata to fit or tune, no
@@ -196,6 +205,10 @@ class TaskDefaults:
 
     def balanced_sampling_keys(self, train: list[Features]) -> list[int] | None:
         return None
+
+    def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """The outputs as they are (a regression value in standardised units)."""
+        return logits
 
     def score_baselines(
         self,

@@ -141,5 +141,10 @@ class ClassificationTask(TaskDefaults):
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None:
         return float(prediction["score"])
 
+    def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities: a faithfulness drop is a drop in the predicted class's
+        probability (ERASER, DeYoung et al. 2020)."""
+        return torch.softmax(logits.float(), dim=-1)
+
 
 TASK = ClassificationTask()

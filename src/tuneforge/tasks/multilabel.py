@@ -175,5 +175,9 @@ class MultilabelTask(TaskDefaults):
         probabilities = np.asarray(list(prediction["probabilities"].values()), dtype=np.float64)
         return float(np.maximum(probabilities, 1.0 - probabilities).mean())
 
+    def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Independent per-label probabilities (the head's sigmoids)."""
+        return torch.sigmoid(logits.float())
+
 
 TASK = MultilabelTask()

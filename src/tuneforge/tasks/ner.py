@@ -15,6 +15,7 @@ import torch
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
+from tuneforge.errors import ExplainError
 from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax
 from tuneforge.tasks.base import TaskDefaults
@@ -229,6 +230,12 @@ class NerTask(TaskDefaults):
     def label_items(self, record: Record) -> tuple[str, ...]:
         """The entity types of a tagged sentence (one per B- tag)."""
         return tuple(tag[2:] for tag in record.label or () if tag.startswith("B-"))
+
+    def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        raise ExplainError(
+            "explanations of NER runs (per entity span) are not supported yet: tuneforge "
+            "explain works on classification, multilabel and regression runs."
+        )
 
 
 TASK = NerTask()

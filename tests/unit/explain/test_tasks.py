@@ -1,0 +1,56 @@
+"""Attributions for every sequence-level task; NER says it is not supported yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tuneforge.errors import ExplainError
+from tuneforge.explain.attributions import ExplainSettings, explain_text
+from tuneforge.explain.model import ExplainModel
+
+NAMES = {"multilabel": ["a", "b", "c"], "regression": ["value"], "ner": ["O", "B-x", "I-x"]}
+
+
+def _model(minilm_path: Path, task_type: str) -> ExplainModel:
+    from tuneforge.modeling import load_task_model, load_tokenizer
+    from tuneforge.predict import Predictor
+    from tuneforge.tasks import get_task
+
+    torch.manual_seed(0)
+    names = NAMES[task_type]
+    metadata = {"target_mean": 0.0, "target_std": 1.0} if task_type == "regression" else {}
+    task = get_task(task_type)
+    model = load_task_model(task, str(minilm_path), names, metadata, num_hidden_layers=1)
+    predictor = Predictor(
+        model=model.eval(),
+        tokenizer=load_tokenizer(str(minilm_path)),
+        task_type=task_type,
+        label_names=names,
+        metadata=metadata,
+        max_seq_length=32,
+        device=torch.device("cpu"),
+    )
+    return ExplainModel(predictor=predictor)
+
+
+@pytest.mark.parametrize("task_type", ["multilabel", "regression"])
+def test_tasks_sequence_level_runs_are_explained(minilm_path: Path, task_type: str) -> None:
+    model = _model(minilm_path, task_type)
+    settings = ExplainSettings(n_steps=8, lime_samples=40)
+    result = explain_text(model, "Shares rose at the bank.", ["ig", "lime"], "all", settings)
+    assert set(result["attributions"]["ig"]["targets"]) == set(NAMES[task_type])
+    for method in ("ig", "lime"):
+        for scores in result["attributions"][method]["targets"].values():
+            assert len(scores) == len(result["words"]) and np.isfinite(scores).all()
+    if task_type == "multilabel":  # independent sigmoids, not a distribution
+        assert 0 < sum(result["scores"].values()) < 3
+
+
+def test_tasks_ner_is_refused_with_a_clear_error(minilm_path: Path) -> None:
+    model = _model(minilm_path, "ner")
+    with pytest.raises(ExplainError, match=r"NER .* not supported yet"):
+        model.predictor.task.explained_scores(torch.zeros(1, 3))
