@@ -15,8 +15,10 @@ configs/classification/bbc_news.yaml.
 
 ddp: `tuneforge train --nproc 1` and `--nproc 2` of the same config for each seed: test
 macro-F1, training samples/s overall and per process (metrics.json's training section, from the
-loop's own clock, evaluations excluded), wall time. The two differ in effective batch (2 ranks x
-batch_size), as data-parallel training does.
+loop's own clock, evaluations excluded), wall time. The global batch is kept: each of the 2
+ranks takes batch_size / 2, so both runs take the same optimizer steps over the same number of
+examples per step (2 ranks x batch_size would halve the steps; on the small review set that
+left the model at the majority class).
 
 Each command runs in a child process, one at a time (they share the CPU).
 """
@@ -137,6 +139,7 @@ def search(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 def ddp(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     config = base_config(args.dataset, folder)
+    batch_size = yaml.safe_load(config.read_text(encoding="utf-8"))["training"]["batch_size"]
     rows, runs = [], []
     for seed in args.seeds:
         for nproc in (1, 2):
@@ -153,6 +156,8 @@ def ddp(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     f"output.run_name={name}",
                     "--set",
                     f"training.seed={seed}",
+                    "--set",
+                    f"training.batch_size={max(1, batch_size // nproc)}",
                     *overrides(args.extra_set),
                 ],
                 folder / f"{name}.log",
