@@ -24,6 +24,16 @@ def default_uri(config: RunConfig) -> str:
     return f"sqlite:///{(Path(config.output.dir) / 'mlflow.db').resolve()}"
 
 
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store go beside its database file: MLflow's own default for a
+    database store is ./mlruns in whatever folder the process started in. A server (http)
+    keeps its own artifact root (None)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///"))
+    return (database.parent / "mlflow-artifacts").resolve().as_uri()
+
+
 class MlflowTracker:
     def __init__(
         self,
@@ -45,7 +55,9 @@ class MlflowTracker:
         experiment_id = (
             experiment.experiment_id
             if experiment is not None
-            else self.client.create_experiment(experiment_name)
+            else self.client.create_experiment(
+                experiment_name, artifact_location=artifact_location(self.uri)
+            )
         )
         if parent_run_id:
             tags = {**tags, "mlflow.parentRunId": parent_run_id}

@@ -67,6 +67,15 @@ def test_tracking_mlflow_keeps_run_files_but_never_the_splits(mlflow_run) -> Non
     assert not any("split" in name or name.endswith(".jsonl") for name in names)
 
 
+def test_tracking_mlflow_artifacts_stay_beside_the_database(mlflow_run) -> None:
+    _, uri = mlflow_run
+    _, found = only_run(uri)
+    database_dir = Path(uri.removeprefix("sqlite:///")).parent
+    assert found.info.artifact_uri.startswith((database_dir / "mlflow-artifacts").as_uri())
+    assert any((database_dir / "mlflow-artifacts").rglob("model.safetensors"))
+    assert not (Path.cwd() / "mlruns").exists()
+
+
 def test_tracking_mlflow_logged_model_predicts(mlflow_run) -> None:
     import mlflow
 
