@@ -196,12 +196,16 @@ def build_imbalanced_reviews(
     """
     snippets, _ = read_movie_snippets(download_sdist(cache_dir))
     labelled = [(s.text, valence_to_label(s.valence)) for s in drop_repeated_texts(snippets)]
-    sample = sample_by_class(labelled, class_counts(rows, shares), seed)
+    return write_labelled_csv(out_path, sample_by_class(labelled, class_counts(rows, shares), seed))
+
+
+def write_labelled_csv(out_path: Path, rows: Sequence[tuple[str, str]]) -> Path:
+    """A CSV with columns ``text,label`` (parent folders are created)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        writer.writerows(sample)
+        writer.writerows(rows)
     return out_path
 
 

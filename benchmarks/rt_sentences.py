@@ -24,6 +24,7 @@ from benchmarks.imbalanced_reviews import (
     drop_repeated_texts,
     read_movie_snippets,
     sample_by_class,
+    write_labelled_csv,
 )
 
 
@@ -61,12 +62,7 @@ def build_rt_sentences(
         labelled = sample_by_class(
             labelled, class_counts(rows, (("negative", 0.5), ("positive", 0.5))), seed
         )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with out_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(labelled)
-    return out_path
+    return write_labelled_csv(out_path, labelled)
 
 
 def main(argv: list[str] | None = None) -> None:

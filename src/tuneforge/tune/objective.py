@@ -148,7 +148,7 @@ class TrialRunner:
             steps=result.state.global_step,
             stopped_early=result.state.stopped_early,
         )
-        write_json_atomic(json.loads(json.dumps(record)), folder / "trial.json")
+        write_json_atomic(record, folder / "trial.json")
         trial.set_user_attr("validation", validation)
         trial.set_user_attr("trainable_parameters", trainable)
         if self.objective.second:
