@@ -51,7 +51,7 @@ def write_report(
         "trials": rows,
         "plots": write_plots(study, study_dir / layout.PLOTS_DIR, objective),
     }
-    write_json_atomic(json.loads(json.dumps(summary, default=str)), study_dir / layout.SUMMARY_JSON)
+    write_json_atomic(summary, study_dir / layout.SUMMARY_JSON)
     write_text_atomic(
         render_markdown(summary, list(config.search.space)), study_dir / layout.SUMMARY_MD
     )
