@@ -503,6 +503,50 @@ class RobustnessConfig(_Section):
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
 
+class PrivacyConfig(_Section):
+    """Differentially private fine-tuning (DP-SGD through Opacus): per-example gradients are
+    clipped to max_grad_norm, Gaussian noise is added to their sum, and batches are Poisson
+    samples, so an accountant can bound what the trained weights reveal about any one training
+    row. On when target_epsilon or noise_multiplier is set."""
+
+    target_epsilon: float | None = Field(None, gt=0)
+    """The privacy budget the whole training may spend (smaller is more private; 8 and 3 are
+    common). With no noise_multiplier, the noise is derived so that the planned steps spend
+    exactly this; with one, training stops when the next step would exceed it."""
+    target_delta: float | Literal["auto"] = "auto"
+    """The probability the epsilon guarantee may fail. auto: 1 / (10 n) for n training rows;
+    must be below 1 / n (a larger delta allows leaking a whole row)."""
+    noise_multiplier: float | None = Field(None, gt=0)
+    """Noise standard deviation as a multiple of max_grad_norm; None: derived from
+    target_epsilon."""
+    max_grad_norm: float = Field(1.0, gt=0)
+    """Each example's gradient is clipped to this l2 norm before the noise is added."""
+    batch_size: int | None = Field(None, ge=1)
+    """Expected examples per optimizer step (Poisson sampling: each row joins a step with
+    probability batch_size / n). DP-SGD learns better from large batches; they are processed
+    in pieces of training.batch_size. None: training.batch_size x gradient_accumulation_steps."""
+    accountant: Literal["prv", "rdp"] = "prv"
+    """prv: the privacy-loss-distribution accountant (Gopi et al., 2021), the tightest bound;
+    rdp: Renyi DP (Mironov, 2017), looser, as most papers report it."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.target_epsilon is not None or self.noise_multiplier is not None
+
+    @model_validator(mode="after")
+    def _delta_is_a_probability(self) -> PrivacyConfig:
+        if isinstance(self.target_delta, float) and not 0 < self.target_delta < 1:
+            raise ValueError(f"target_delta {self.target_delta} must be between 0 and 1")
+        return self
+
+
+# Adaptation methods that DP-SGD cannot train: AdaLoRA adds an orthogonality penalty over the
+# whole batch to the loss and reallocates ranks from gradients (neither is per example);
+# prefix and prompt tuning route their parameters through past key values and virtual-token
+# embeddings that Opacus computes no per-example gradients for.
+_NOT_PRIVATE = {"adalora", "prefix", "prompt"}
+
+
 class RunConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -511,6 +555,7 @@ class RunConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -537,6 +582,28 @@ class RunConfig(_Section):
             raise ValueError(
                 "data.augmentation inserts, deletes and swaps words; per-token labels (task "
                 "ner) would no longer line up. Use data.augmentation.method: none."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _privacy_composes(self) -> RunConfig:
+        if not self.privacy.enabled:
+            return self
+        if self.adaptation.method in _NOT_PRIVATE:
+            raise ValueError(
+                f"privacy: adaptation.method {self.adaptation.method} cannot be trained with "
+                "DP-SGD (no per-example gradients); use lora (recommended), bottleneck, ia3 or "
+                "full"
+            )
+        if self.robustness.adversarial.method != "none":
+            raise ValueError(
+                "privacy: robustness.adversarial runs extra backward passes whose gradients "
+                "DP-SGD would not clip per example; use one or the other"
+            )
+        if self.training.sampler != "shuffled":
+            raise ValueError(
+                "privacy: DP-SGD samples its batches itself (Poisson sampling, which its "
+                "guarantee relies on); use training.sampler: shuffled"
             )
         return self
 

@@ -72,6 +72,8 @@ class FitResult:
     """Task metadata after tuning on validation (multilabel thresholds)."""
     precision: str
     class_weighting: ClassWeighting | None
+    privacy: dict[str, Any] | None = None
+    """What DP-SGD spent (epsilon, delta, noise, steps; PrivacyPlan.report); None: not private."""
 
 
 @dataclass
@@ -212,42 +214,48 @@ def fine_tune(
     weighting, weighted_loss = task.class_weighting(
         train_features, data.names, training.class_weighting
     )
-    given = hooks or TrainingHooks()
-    loop_hooks = TrainingHooks(
-        loss_terms=[*([weighted_loss] if weighted_loss else []), *given.loss_terms],
-        after_backward=list(given.after_backward),
-        before_optimizer_step=list(given.before_optimizer_step),
-        after_optimizer_step=list(given.after_optimizer_step),
-        on_evaluate=list(given.on_evaluate),
-        on_epoch_end=list(given.on_epoch_end),
-    )
+    loop_hooks = TrainingHooks(loss_terms=[weighted_loss] if weighted_loss else [])
+    loop_hooks.extend(hooks or TrainingHooks())
     adalora_step = after_optimizer_step_hook(model)
     if adalora_step is not None:
         loop_hooks.after_optimizer_step.append(
             lambda context: adalora_step(context.state.global_step)
         )
 
+    private = _private_training(config, len(train_features))
+    if private is not None:
+        loop_hooks.extend(private.hooks())
+        loop_hooks.on_evaluate.append(_epsilon_logger(private))
+        training = private.training_config(training)
+        sampler = private.sampler
+        training_step = private.step
+        optimizer_factory = private.optimizer_factory(optimizer_factory or adamw)
+
     set_seed(training.seed)
-    state = fit(
-        model,
-        train_features,
-        FitSetup(
-            config=training,
-            pad_token_id=data.pad_token_id,
-            checkpoint_dir=checkpoint_dir,
-            precision=precision,
-            device=device,
-            evaluate=evaluate_validation if validation_records else None,
-            metric_for_best=metric_for_best,
-            higher_is_better=higher_is_better(metric_for_best),
-            hooks=loop_hooks,
-            resume=resume,
-            show_progress=show_progress,
-            sampler=sampler or _sampler(task, train_features, config),
-            training_step=training_step or forward_backward,
-            optimizer_factory=optimizer_factory or adamw,
-        ),
-    )
+    try:
+        state = fit(
+            model,
+            train_features,
+            FitSetup(
+                config=training,
+                pad_token_id=data.pad_token_id,
+                checkpoint_dir=checkpoint_dir,
+                precision=precision,
+                device=device,
+                evaluate=evaluate_validation if validation_records else None,
+                metric_for_best=metric_for_best,
+                higher_is_better=higher_is_better(metric_for_best),
+                hooks=loop_hooks,
+                resume=resume,
+                show_progress=show_progress,
+                sampler=sampler or _sampler(task, train_features, config),
+                training_step=training_step or forward_backward,
+                optimizer_factory=optimizer_factory or adamw,
+            ),
+        )
+    finally:
+        if private is not None:
+            private.detach()
     model.eval()
     metadata, validation = data.metadata, None
     if validation_records:
@@ -258,7 +266,53 @@ def fine_tune(
             scored.logits, validation_records, data.names, metadata, config
         )
         validation = _rescored(scored, task, data, metadata, config)
-    return FitResult(model, state, validation, metadata, precision, weighting)
+    privacy = private.plan.report(state.global_step) if private is not None else None
+    return FitResult(model, state, validation, metadata, precision, weighting, privacy)
+
+
+def _private_training(config: RunConfig, training_rows: int) -> Any:
+    """DP-SGD's sampler, step, optimizer and hooks when the privacy section is on; else None."""
+    from tuneforge.training.private import PrivateTraining, plan_privacy
+
+    if not config.privacy.enabled:
+        return None
+    if world_size() > 1:
+        raise ConfigError(
+            "privacy: DP-SGD runs in one process here (per-example clipping across data-parallel "
+            "ranks is not supported); drop --nproc / --ray-address."
+        )
+    plan = plan_privacy(config.privacy, config.training, training_rows)
+    if is_main_process():
+        epsilon = plan.epsilon(plan.allowed_steps)
+        console.print(
+            f"[bold]DP-SGD[/]: noise multiplier {plan.noise_multiplier:.3f}, clip "
+            f"{plan.max_grad_norm:g}, expected batch {plan.expected_batch_size} "
+            f"(q = {plan.sample_rate:.4f}), {plan.allowed_steps} steps -> epsilon "
+            f"{epsilon:.2f} at delta {plan.delta:.2g} ({plan.accountant})"
+        )
+        if plan.allowed_steps < plan.planned_steps:
+            console.print(
+                f"[yellow]The privacy budget (epsilon {plan.target_epsilon:g}) allows "
+                f"{plan.allowed_steps} of the {plan.planned_steps} planned steps: training "
+                "stops there.[/]"
+            )
+    return PrivateTraining(plan, config.training.seed)
+
+
+def _epsilon_logger(private: Any) -> Any:
+    """An on_evaluate hook: the epsilon spent so far, in the history row and on the console."""
+
+    def log(context: Any) -> None:
+        steps = context.state.global_step
+        epsilon = private.plan.epsilon(steps)
+        context.state.history[-1]["epsilon"] = round(epsilon, 4)
+        if is_main_process():
+            target = private.plan.target_epsilon
+            budget = f" of {target:g}" if target is not None else ""
+            console.print(f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps")
+
+    return log
+
 
 
 def evaluate_model(
@@ -452,6 +506,8 @@ def _run_stages(
         quality.update(baselines=baselines, warnings=warnings)
     if result.class_weighting is not None:
         quality["class_weighting"] = result.class_weighting.to_json()
+    if result.privacy is not None:
+        quality["privacy"] = result.privacy
 
     if main:
         save_run(

@@ -54,6 +54,9 @@ def describe_version(
         "tuneforge_version": _tuneforge_version(),
         "created_at": utc_now(),
     }
+    if "privacy" in metrics:
+        # What DP-SGD spent travels with the version: a compliance review reads it here.
+        lineage["privacy"] = metrics["privacy"]
     compression_path = version_dir / COMPRESSION_FILE
     if compression_path.is_file():
         compression = _read_json(compression_path)

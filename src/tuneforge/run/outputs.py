@@ -52,8 +52,9 @@ def save_run_outputs(
     """Save the model and write metrics.json (last), plots and the model card.
 
     Args:
-        quality: {"split", "baselines", "warnings" (QualityWarning list), "class_weighting"}
-            from the pipeline's guardrails; written to metrics.json and the model card.
+        quality: {"split", "baselines", "warnings" (QualityWarning list), "class_weighting",
+            "privacy"} from the pipeline's guardrails and DP-SGD; written to metrics.json and
+            the model card.
     """
     from tuneforge.adapt import save_adapted_model
     from tuneforge.evaluate import (
@@ -115,6 +116,8 @@ def save_run_outputs(
             "adversarial": _adversarial_summary(config),
         },
     }
+    if quality.get("privacy") is not None:
+        metrics["privacy"] = quality["privacy"]
     if quality.get("baselines") is not None:
         metrics["baselines"] = {"split": quality["split"], **quality["baselines"]}
     metrics["quality_warnings"] = [warning.to_json() for warning in warnings]
@@ -216,6 +219,7 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 - {training["steps"]} optimizer steps, batch size {config.training.batch_size} x {config.training.gradient_accumulation_steps} accumulation, learning rate {config.training.learning_rate}, {config.training.lr_schedule} schedule, warmup {config.training.warmup_ratio}, precision {training["precision"]}, seed {config.training.seed}
 - Best checkpoint at step {training["best_step"]}{" (early stopping)" if training["stopped_early"] else ""}
 
+{_privacy_section(metrics.get("privacy"))}
 ## Evaluation ({headline_split} split)
 | metric | value |
 |---|---|
@@ -231,6 +235,27 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 """
     (run_dir / layout.MODEL_CARD_FILE).write_text(card, encoding="utf-8")
     (run_dir / MODEL_DIR / "README.md").write_text(card, encoding="utf-8")
+
+
+def _privacy_section(privacy: dict[str, Any] | None) -> str:
+    if privacy is None:
+        return ""
+    stopped = (
+        f" The budget stopped training after {privacy['steps']} of {privacy['planned_steps']} "
+        "planned steps."
+        if privacy["budget_exhausted"]
+        else ""
+    )
+    return f"""
+## Differential privacy
+- Trained with DP-SGD (Opacus): **(epsilon = {privacy["epsilon"]:.2f}, delta = {privacy["delta"]:.2g})**
+  by the {privacy["accountant"].upper()} accountant, for {privacy["steps"]} steps with noise
+  multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}
+  and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}
+- What it protects: any one training row changes the trained weights' distribution by at most
+  that much. It does not protect text that repeats across many rows, the base model's own
+  training data, or inputs sent to the model once it serves.
+"""
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:

@@ -98,9 +98,12 @@ def weighted_cross_entropy(weights: list[float]) -> LossTerm:
 
     def term(model, batch, outputs, loss):
         logits = outputs.logits.float()
-        return torch.nn.functional.cross_entropy(
-            logits, batch["labels"], weight=table.to(logits.device)
-        )
+        labels = batch["labels"]
+        per_example = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        # Averaged over examples, not over the weights as torch's weight= does: each example's
+        # loss is then its own (DP-SGD clips per example), and balanced weights sum to n over the
+        # data, so the scale is the same in expectation.
+        return (table.to(logits.device)[labels] * per_example).mean()
 
     return term
 

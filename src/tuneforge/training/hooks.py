@@ -20,7 +20,7 @@ and several features can use the same slot. When each slot fires:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -44,6 +44,11 @@ class TrainingHooks:
     after_optimizer_step: list[StepHook] = field(default_factory=list)
     on_evaluate: list[StepHook] = field(default_factory=list)
     on_epoch_end: list[StepHook] = field(default_factory=list)
+
+    def extend(self, more: TrainingHooks) -> None:
+        """Append `more`'s hooks after these, slot by slot."""
+        for slot in fields(self):
+            getattr(self, slot.name).extend(getattr(more, slot.name))
 
 
 def run_hooks(hooks: list[StepHook], context: StepContext) -> None:

@@ -198,7 +198,9 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                 group_start = position - position % config.gradient_accumulation_steps
                 group_size = min(config.gradient_accumulation_steps, len(batches) - group_start)
                 last_in_group = position + 1 == group_start + group_size
-                batch = collate([features[i] for i in batches[position]], setup.pad_token_id)
+                indices = batches[position]
+                # A Poisson-sampled (DP-SGD) batch can be empty; its step still takes place.
+                batch = collate([features[i] for i in indices], setup.pad_token_id) if indices else {}
                 batch = {key: value.to(device) for key, value in batch.items()}
                 # DDP averages gradients across processes at the group's last backward only.
                 with _gradient_sync(accelerator, model, last_in_group):

@@ -38,7 +38,7 @@ def epoch_batches(
     lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool
 ) -> list[list[int]]:
     """Every index once per epoch in seeded random order, optionally grouped by length."""
-    generator = _generator(seed, epoch)
+    generator = epoch_generator(seed, epoch)
     order = torch.randperm(len(lengths), generator=generator).tolist()
     if not group_by_length:
         return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
@@ -93,7 +93,7 @@ class ClassBalancedBatches:
             self.weights,
             len(self.weights),
             replacement=True,
-            generator=_generator(self.seed, epoch),
+            generator=epoch_generator(self.seed, epoch),
         ).tolist()
         return [draws[i : i + self.batch_size] for i in range(0, len(draws), self.batch_size)]
 
@@ -114,5 +114,5 @@ def batches_per_process(num_batches: int, world_size: int) -> int:
     return num_batches if world_size <= 1 else num_batches // world_size
 
 
-def _generator(seed: int, epoch: int) -> torch.Generator:
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)

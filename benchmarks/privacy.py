@@ -1,0 +1,227 @@
+"""What does differential privacy cost? Accuracy at epsilon 8 and 3 against non-private training,
+seconds per epoch private vs not (full fine-tuning and LoRA), and, with --audit, what a
+membership-inference attack learns from each model.
+
+    python -m benchmarks.privacy [--dataset rt_sentences|bbc_news] [--rows 8000]
+        [--contenders lora:none lora:8 lora:3 full:none full:8] [--epochs 3]
+        [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
+        [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
+
+A contender is adaptation:epsilon (none = non-private). Each one is a `tuneforge train` child
+process, one at a time, on the same split and seed. Private and non-private runs use the
+settings each regime is known to need (DP-SGD learns from large Poisson batches at a higher
+learning rate, Li et al. 2022; "Large language models can be strong differentially private
+learners"): PRIVATE_TRAINING below, stated in the result. Reported: test accuracy and macro-F1,
+the accountant's epsilon and delta, optimizer steps, training seconds per epoch (evaluation
+excluded) and, with --audit, the membership-inference AUC and TPR at 1% FPR.
+
+Targets (issue 18): accuracy at epsilon 8 within 3 points of non-private; the DP model's audit
+AUC <= 0.55.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks import _harness
+
+TUNEFORGE = Path(sys.executable).parent / "tuneforge"
+
+NON_PRIVATE_TRAINING = {
+    "full": {"batch_size": 32, "learning_rate": 5e-5},
+    "lora": {"batch_size": 32, "learning_rate": 1e-3},
+}
+# DP-SGD: an expected batch of 256 (q = 256 / n), learning rates 4x the non-private ones, clip 1.
+PRIVATE_TRAINING = {
+    "full": {"batch_size": 32, "learning_rate": 2e-4},
+    "lora": {"batch_size": 32, "learning_rate": 4e-3},
+}
+PRIVATE_BATCH = 256
+MAX_GRAD_NORM = 1.0
+
+
+def run_config(args: argparse.Namespace, data: Path | None, contender: str, out: Path) -> dict:
+    adaptation, epsilon = contender.split(":")
+    if args.dataset == "bbc_news":
+        config = {
+            "data": {"source": "builtin:bbc-news", "split": {"seed": 42}},
+            "task": {"type": "classification"},
+        }
+    else:
+        config = {
+            "data": {"source": str(data), "split": {"seed": 42, "test_ratio": 0.2}},
+            "task": {"type": "classification"},
+        }
+    config["model"] = {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers}
+    private = epsilon != "none"
+    training = dict((PRIVATE_TRAINING if private else NON_PRIVATE_TRAINING)[adaptation])
+    training.update({"epochs": args.epochs, "seed": 42, "warmup_ratio": 0.1})
+    config["training"] = training
+    config["adaptation"] = {"method": adaptation}
+    if adaptation == "full":
+        # Per-example gradients of the 30522 x 384 word-embedding matrix would take 47 MB per
+        # example; DP fine-tuning work freezes it (Li et al. 2022). The same for both regimes.
+        config["adaptation"]["freeze_word_embeddings"] = True
+    if private:
+        config["privacy"] = {
+            "target_epsilon": float(epsilon),
+            "batch_size": PRIVATE_BATCH,
+            "max_grad_norm": MAX_GRAD_NORM,
+        }
+    config["output"] = {"dir": str(out), "run_name": contender.replace(":", "-eps")}
+    return config
+
+
+def _tuneforge(*command: str) -> float:
+    started = time.perf_counter()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    subprocess.run([str(TUNEFORGE), *command], check=True, env=env)
+    return time.perf_counter() - started
+
+
+def run_contender(args: argparse.Namespace, data: Path | None, contender: str, out: Path) -> dict:
+    config = run_config(args, data, contender, out)
+    run_dir = out / config["output"]["run_name"]
+    metrics_path = run_dir / "metrics.json"
+    if not (args.reuse and metrics_path.is_file()):
+        config_path = out / f"{config['output']['run_name']}.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        _tuneforge("train", str(config_path), "--overwrite")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    training = metrics["training"]
+    privacy = metrics.get("privacy") or {}
+    row: dict[str, Any] = {
+        "contender": contender,
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"],
+        "epsilon": privacy.get("epsilon"),
+        "delta": privacy.get("delta"),
+        "noise_multiplier": privacy.get("noise_multiplier"),
+        "steps": training["steps"],
+        "seconds_per_epoch": training["train_seconds"] / args.epochs,
+        "training": config["training"],
+    }
+    if args.audit:
+        audit_path = run_dir / "privacy_audit" / "audit.json"
+        if not (args.reuse and audit_path.is_file()):
+            _tuneforge("privacy", "audit", str(run_dir), "--shadows", str(args.shadows))
+        audit = json.loads(audit_path.read_text(encoding="utf-8"))
+        row["audit"] = audit_summary(audit)
+    return row
+
+
+def audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
+    """AUC and TPR at 1% FPR of each attack in an audit.json."""
+    return {
+        name: {key: attack.get(key) for key in ("auc", "tpr_at_1pct_fpr", "epsilon_lower_bound")}
+        for name, attack in audit.get("attacks", {}).items()
+    }
+
+
+def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy points lost to DP against the same adaptation's non-private run."""
+    baseline = {
+        row["contender"].split(":")[0]: row for row in rows if row["contender"].endswith(":none")
+    }
+    out: dict[str, Any] = {}
+    for row in rows:
+        adaptation, epsilon = row["contender"].split(":")
+        reference = baseline.get(adaptation)
+        if epsilon == "none" or reference is None:
+            continue
+        lost = 100 * (reference["test_accuracy"] - row["test_accuracy"])
+        out[row["contender"]] = {
+            "accuracy_points_lost": round(lost, 2),
+            "within_3_points": lost <= 3.0,
+            "time_per_epoch_ratio": round(
+                row["seconds_per_epoch"] / reference["seconds_per_epoch"], 2
+            ),
+        }
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    columns = ["contender", "test acc", "macro-F1", "epsilon", "delta", "steps", "s/epoch"]
+    body = [
+        [
+            row["contender"],
+            row["test_accuracy"],
+            row["test_macro_f1"],
+            "-" if row["epsilon"] is None else row["epsilon"],
+            "-" if row["delta"] is None else f"{row['delta']:.1e}",
+            row["steps"],
+            row["seconds_per_epoch"],
+        ]
+        for row in rows
+    ]
+    return _harness.markdown_table(columns, body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.privacy")
+    parser.add_argument("--dataset", choices=("rt_sentences", "bbc_news"), default="rt_sentences")
+    parser.add_argument("--rows", type=int, default=8000, help="rt_sentences sample size")
+    parser.add_argument(
+        "--contenders", nargs="+", default=["lora:none", "lora:8", "lora:3", "full:none", "full:8"]
+    )
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")
+    parser.add_argument("--shadows", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="keep runs already in --work-dir")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    for contender in args.contenders:
+        adaptation, _, epsilon = contender.partition(":")
+        if adaptation not in PRIVATE_TRAINING or not (epsilon == "none" or _is_number(epsilon)):
+            parser.error(f"--contenders {contender}: expected full|lora:none|<epsilon>")
+    if args.quick:
+        args.rows, args.epochs, args.layers, args.max_seq_length = 600, 1.0, 1, 32
+    out_path = args.out or _harness.RESULTS_DIR / f"privacy_{args.dataset}.json"
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="tuneforge-privacy-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = None
+    if args.dataset == "rt_sentences":
+        from benchmarks.rt_sentences import build_rt_sentences
+
+        data = build_rt_sentences(work / "rt_sentences.csv", rows=args.rows, seed=0)
+    rows: list[dict[str, Any]] = []
+    for contender in args.contenders:
+        rows.append(run_contender(args, data, contender, work))
+        # Written after every contender: a run cut short by a time limit keeps what it measured.
+        payload = {
+            "benchmark": "privacy",
+            "settings": {key: str(value) for key, value in vars(args).items()},
+            "private_batch": PRIVATE_BATCH,
+            "machine": _harness.machine_info(),
+            "rows": rows,
+            "verdict": verdict(rows),
+        }
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(table(rows))
+    print(json.dumps(payload["verdict"], indent=2))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""Differentially private fine-tuning: DP-SGD (Abadi et al., 2016) on Opacus, as a training
+recipe that fills the loop's slots: a Poisson sampler, a clipping-and-noising optimizer, a step
+that computes per-example gradients in pieces, and hooks that keep the noise reproducible.
+
+Opacus supplies the per-example gradients (`GradSampleModule`), the clipping and noise
+(`DPOptimizer`) and the accountants; what is written here is how they meet tuneforge's loop:
+
+- One logical batch is one Poisson sample of the training rows (each row joins with probability
+  q = batch_size / n, the sampling the accountant's bound assumes), processed in pieces of
+  training.batch_size whose clipped gradients are summed before one noisy step (what Opacus's
+  `BatchMemoryManager` does for a DataLoader). An empty sample still takes a step: noise only.
+- The accountant's history is (noise multiplier, q, optimizer steps): the loop's step counter
+  restores it exactly after a resume, with nothing more to save.
+- Noise comes from a generator reseeded from (seed, step) before every step, so a resumed run
+  draws the same noise as an uninterrupted one. It is a seeded PRNG, not Opacus's secure mode
+  (which needs torchcsprng): fine against the membership attacks DP is measured with, not
+  against an adversary who attacks floating-point sampling itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tuneforge.errors import ConfigError
+from tuneforge.inference import MODEL_INPUTS
+from tuneforge.training.sampling import epoch_generator
+
+if TYPE_CHECKING:
+    from tuneforge.config import PrivacyConfig, TrainingConfig
+    from tuneforge.training.hooks import TrainingHooks
+    from tuneforge.training.loop import StepContext
+    from tuneforge.training.steps import MicroBatch
+
+_EPSILON_TOLERANCE = 0.01
+"""How far below target_epsilon a derived noise multiplier lands (Opacus's search tolerance)."""
+
+
+def _opacus() -> Any:
+    try:
+        import opacus
+    except ImportError as exc:
+        raise ConfigError(
+            "privacy: DP-SGD needs Opacus: pip install 'tuneforge[dp]'."
+        ) from exc
+    return opacus
+
+
+@dataclass(frozen=True)
+class PrivacyPlan:
+    """What a private run will do and spend, fixed before its first step."""
+
+    noise_multiplier: float
+    sample_rate: float
+    """q: the probability that a training row joins a step."""
+    expected_batch_size: int
+    physical_batch_size: int
+    max_grad_norm: float
+    delta: float
+    target_epsilon: float | None
+    accountant: str
+    training_rows: int
+    steps_per_epoch: int
+    planned_steps: int
+    """Optimizer steps the training config asks for."""
+    allowed_steps: int
+    """Optimizer steps the budget allows (planned_steps when it allows them all)."""
+
+    def epsilon(self, steps: int) -> float:
+        """The epsilon spent after `steps` noisy steps (0 before the first)."""
+        return spent_epsilon(self.noise_multiplier, self.sample_rate, steps, self.delta, self.accountant)
+
+    def report(self, steps: int) -> dict[str, Any]:
+        """The `privacy` block of metrics.json, the model card and the registry."""
+        return {
+            "epsilon": round(self.epsilon(steps), 4),
+            "delta": self.delta,
+            "target_epsilon": self.target_epsilon,
+            "noise_multiplier": round(self.noise_multiplier, 6),
+            "sample_rate": self.sample_rate,
+            "expected_batch_size": self.expected_batch_size,
+            "max_grad_norm": self.max_grad_norm,
+            "steps": steps,
+            "planned_steps": self.planned_steps,
+            "budget_exhausted": steps >= self.allowed_steps and self.allowed_steps < self.planned_steps,
+            "accountant": self.accountant,
+            "training_rows": self.training_rows,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spent_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
+) -> float:
+    """Epsilon of `steps` Poisson-subsampled Gaussian steps, by Opacus's accountant."""
+    if steps <= 0:
+        return 0.0
+    return _cached_epsilon(noise_multiplier, sample_rate, steps, delta, accountant)
+
+
+@lru_cache(maxsize=256)
+def _cached_epsilon(
+    noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
+) -> float:
+    from opacus.accountants import create_accountant
+
+    _opacus()
+    tracker = create_accountant(accountant)
+    tracker.history = [(noise_multiplier, sample_rate, steps)]
+    with _quiet_accountant():
+        return float(tracker.get_epsilon(delta=delta))
+
+
+@contextlib.contextmanager
+def _quiet_accountant() -> Iterator[None]:
+    """Opacus's RDP analysis warns when its best Renyi order is the largest it tries: the
+    bound is then looser than it could be, never wrong. Not a user's concern mid-run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        yield
+
+
+def plan_privacy(
+    privacy: PrivacyConfig, training: TrainingConfig, training_rows: int
+) -> PrivacyPlan:
+    """Sampling rate, delta, noise and the steps the budget allows, for `training_rows` rows.
+
+    Raises:
+        ConfigError: delta is not below 1 / n, the batch is larger than the data, or a given
+            noise multiplier cannot afford a single step within target_epsilon.
+    """
+    _opacus()
+    n = training_rows
+    expected = privacy.batch_size or training.batch_size * training.gradient_accumulation_steps
+    if expected > n:
+        raise ConfigError(
+            f"privacy.batch_size: {expected} examples per step is more than the {n} training "
+            "rows; lower privacy.batch_size (or training.batch_size)."
+        )
+    if privacy.target_delta == "auto":
+        delta = 1.0 / (10 * n)
+    else:
+        delta = float(privacy.target_delta)
+        if delta >= 1.0 / n:
+            raise ConfigError(
+                f"privacy.target_delta: {delta:g} is not below 1/n = {1.0 / n:.3g} for the {n} "
+                "training rows: a mechanism that publishes one row in full would meet it. Use "
+                "auto (1/(10 n)) or a smaller value."
+            )
+    sample_rate = expected / n
+    steps_per_epoch = math.ceil(n / expected)
+    planned = training.max_steps or max(1, math.ceil(training.epochs * steps_per_epoch))
+    if privacy.noise_multiplier is not None:
+        sigma = privacy.noise_multiplier
+    else:
+        from opacus.accountants.utils import get_noise_multiplier
+
+        with _quiet_accountant():
+            sigma = get_noise_multiplier(
+                target_epsilon=privacy.target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=planned,
+                accountant=privacy.accountant,
+                epsilon_tolerance=_EPSILON_TOLERANCE,
+            )
+        sigma = float(sigma)
+    allowed = planned
+    if privacy.target_epsilon is not None:
+        allowed = _steps_within(
+            privacy.target_epsilon, sigma, sample_rate, planned, delta, privacy.accountant
+        )
+        if allowed == 0:
+            raise ConfigError(
+                f"privacy.noise_multiplier: {sigma:g} spends more than target_epsilon "
+                f"{privacy.target_epsilon:g} in one step at sampling rate {sample_rate:.3g}; "
+                "raise it or leave it out (it is then derived from the target)."
+            )
+    return PrivacyPlan(
+        noise_multiplier=sigma,
+        sample_rate=sample_rate,
+        expected_batch_size=expected,
+        physical_batch_size=training.batch_size,
+        max_grad_norm=privacy.max_grad_norm,
+        delta=delta,
+        target_epsilon=privacy.target_epsilon,
+        accountant=privacy.accountant,
+        training_rows=n,
+        steps_per_epoch=steps_per_epoch,
+        planned_steps=planned,
+        allowed_steps=allowed,
+    )
+
+
+def _steps_within(
+    budget: float, sigma: float, sample_rate: float, planned: int, delta: float, accountant: str
+) -> int:
+    """The most steps (at most `planned`) whose epsilon stays within `budget`."""
+    if spent_epsilon(sigma, sample_rate, planned, delta, accountant) <= budget:
+        return planned
+    low, high = 0, planned  # epsilon(low) <= budget < epsilon(high); epsilon grows with steps
+    while high - low > 1:
+        middle = (low + high) // 2
+        if spent_epsilon(sigma, sample_rate, middle, delta, accountant) <= budget:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+class PoissonBatches:
+    """Logical batches of a private run: each row joins each batch independently with
+    probability q, steps_per_epoch batches an epoch; seeded by (seed, epoch) so a resume
+    rebuilds the same batches (the loop's sampler contract)."""
+
+    def __init__(self, num_examples: int, sample_rate: float, steps_per_epoch: int, seed: int):
+        self.num_examples = num_examples
+        self.sample_rate = sample_rate
+        self.steps_per_epoch = steps_per_epoch
+        self.seed = seed
+
+    def num_batches(self) -> int:
+        return self.steps_per_epoch
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        generator = epoch_generator(self.seed, epoch)
+        draws = torch.rand((self.steps_per_epoch, self.num_examples), generator=generator)
+        return [torch.nonzero(row < self.sample_rate).flatten().tolist() for row in draws]
+
+
+class PrivateTraining:
+    """DP-SGD's slots of `fit`: sampler, optimizer factory, training step and hooks.
+
+    One instance trains one model once: the optimizer factory attaches Opacus's per-example
+    gradient hooks to the model it is given, and `detach` removes them after training.
+    """
+
+    def __init__(self, plan: PrivacyPlan, seed: int):
+        self.plan = plan
+        self.seed = seed
+        self.sampler = PoissonBatches(
+            plan.training_rows, plan.sample_rate, plan.steps_per_epoch, seed
+        )
+        self._grad_sample_module: Any = None
+        self._optimizer: Any = None
+        self._noise = torch.Generator()
+        self._pieces = _PieceSize()
+        self._pre_hooks: list[Any] = []
+
+    def training_config(self, training: TrainingConfig) -> TrainingConfig:
+        """The loop's settings under DP: one logical batch per optimizer step, no global
+        clipping (each example is clipped instead), and no more steps than the budget allows."""
+        return training.model_copy(
+            update={
+                "gradient_accumulation_steps": 1,
+                "max_grad_norm": None,
+                "max_steps": self.plan.allowed_steps,
+                # The sampler is Poisson; length grouping does not apply to it.
+                "group_by_length": False,
+            }
+        )
+
+    def optimizer_factory(
+        self, base: Callable[[torch.nn.Module, TrainingConfig], torch.optim.Optimizer]
+    ) -> Callable[[torch.nn.Module, TrainingConfig], torch.optim.Optimizer]:
+        def make(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+            opacus = _opacus()
+            # The hooks go on the model's own modules; the loop keeps calling the model itself,
+            # so checkpoints and the saved model carry no wrapper prefix.
+            self._grad_sample_module = opacus.GradSampleModule(model, loss_reduction="mean")
+            self._pre_hooks = _expand_broadcast_embedding_inputs(model, self._pieces)
+            device = next(model.parameters()).device
+            self._noise = torch.Generator(device=device)
+            self._optimizer = opacus.optimizers.DPOptimizer(
+                base(model, config),
+                noise_multiplier=self.plan.noise_multiplier,
+                max_grad_norm=self.plan.max_grad_norm,
+                expected_batch_size=self.plan.expected_batch_size,
+                loss_reduction="mean",
+                generator=self._noise,
+            )
+            return self._optimizer
+
+        return make
+
+    def step(self, micro_batch: MicroBatch) -> torch.Tensor:
+        """One logical batch: forward and backward piece by piece, each piece's per-example
+        gradients clipped and summed into the optimizer; the loop's `optimizer.step()` then
+        clips the last piece, adds the noise and updates."""
+        optimizer = self._optimizer
+        batch = micro_batch.batch
+        size = int(batch["input_ids"].shape[0]) if batch else 0
+        if size == 0:
+            # An empty Poisson sample: no gradient, but the step happens (noise only), as the
+            # accountant assumes.
+            self._zero_grad_samples(0)
+            return torch.zeros(())
+        piece = self.plan.physical_batch_size
+        starts = list(range(0, size, piece))
+        total = torch.zeros((), device=batch["input_ids"].device)
+        for index, start in enumerate(starts):
+            inputs = _trimmed(batch, start, min(start + piece, size))
+            rows = int(inputs["input_ids"].shape[0])
+            self._pieces.rows = rows
+            try:
+                outputs = micro_batch.model(**inputs)
+            finally:
+                self._pieces.rows = 0  # evaluation forwards must not be expanded
+            loss = micro_batch.loss_of(outputs)
+            micro_batch.backward(loss)
+            self._zero_grad_samples(rows, missing_only=True)
+            total += loss.detach().float() * rows
+            if index < len(starts) - 1:
+                optimizer.signal_skip_step(do_skip=True)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        return total / size
+
+    def hooks(self) -> TrainingHooks:
+        from tuneforge.training.hooks import TrainingHooks
+
+        return TrainingHooks(before_optimizer_step=[self._reseed_noise])
+
+    def _reseed_noise(self, context: StepContext) -> None:
+        self._noise.manual_seed(self.seed * 1_000_003 + context.state.global_step + 7)
+
+    def _zero_grad_samples(self, rows: int, missing_only: bool = False) -> None:
+        """Per-example gradients of zero for trainable parameters the forward did not reach
+        (a pooler a token-level head skips) or for an empty batch: their true value."""
+        for group in self._optimizer.param_groups:
+            for parameter in group["params"]:
+                if missing_only and getattr(parameter, "grad_sample", None) is not None:
+                    continue
+                parameter.grad_sample = torch.zeros(
+                    (rows, *parameter.shape), dtype=parameter.dtype, device=parameter.device
+                )
+
+    def detach(self) -> None:
+        """Remove Opacus's hooks and per-example buffers from the trained model."""
+        for handle in self._pre_hooks:
+            handle.remove()
+        self._pre_hooks = []
+        if self._grad_sample_module is not None:
+            self._grad_sample_module.remove_hooks()
+            for parameter in self._grad_sample_module._module.parameters():
+                for name in ("grad_sample", "summed_grad", "_current_grad_sample"):
+                    if hasattr(parameter, name):
+                        delattr(parameter, name)
+            self._grad_sample_module = None
+
+
+class _PieceSize:
+    """Rows of the piece being forwarded (read by the embedding-input hooks)."""
+
+    rows: int = 0
+
+
+def _expand_broadcast_embedding_inputs(model: torch.nn.Module, pieces: _PieceSize) -> list[Any]:
+    """Give every trainable embedding one row of indices per example.
+
+    BERT-style models look positions up from a (1, L) buffer and broadcast the result over the
+    batch; Opacus then computes the position embedding's per-example gradients with batch size
+    1, and DP-SGD fails (or, worse, clips one summed gradient). Expanding such inputs to
+    (batch, L) changes no output and makes those gradients per example.
+    """
+
+    def expand(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if not args or not torch.is_tensor(args[0]):
+            return None
+        indices = args[0]
+        if indices.dim() >= 2 and indices.shape[0] == 1 and pieces.rows > 1:
+            return (indices.expand(pieces.rows, *indices.shape[1:]), *args[1:])
+        return None
+
+    return [
+        module.register_forward_pre_hook(expand)
+        for module in model.modules()
+        if isinstance(module, torch.nn.Embedding) and module.weight.requires_grad
+    ]
+
+
+def _trimmed(batch: dict[str, torch.Tensor], start: int, end: int) -> dict[str, torch.Tensor]:
+    """Rows start:end of a padded batch, cut to the longest of those rows."""
+    rows = {key: value[start:end] for key, value in batch.items()}
+    mask = rows.get("attention_mask")
+    if mask is None or mask.dim() != 2:
+        return rows
+    width = int(mask.sum(dim=1).max())
+    return {key: value[:, :width] if _is_per_token(key, value) else value for key, value in rows.items()}
+
+
+def _is_per_token(key: str, value: torch.Tensor) -> bool:
+    """Model inputs and token tags have one column per token; multi-hot labels do not."""
+    return key in MODEL_INPUTS or (key == "labels" and value.dim() == 2 and not value.is_floating_point())

@@ -1,0 +1,202 @@
+"""DP-SGD (training/private.py): the accountant matches Opacus's own, the plan refuses what
+would void the guarantee, per-example gradients are per example (the BERT position-id trap),
+Poisson batches are seeded, and a private LoRA run trains and reports what it spent."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("opacus")
+
+from opacus.accountants import PRVAccountant, RDPAccountant  # noqa: E402
+
+from tuneforge.config import PrivacyConfig, TrainingConfig, config_from_dict  # noqa: E402
+from tuneforge.errors import ConfigError  # noqa: E402
+from tuneforge.training.private import (  # noqa: E402
+    PoissonBatches,
+    PrivateTraining,
+    plan_privacy,
+    spent_epsilon,
+)
+
+
+@pytest.mark.parametrize("accountant", ["prv", "rdp"])
+def test_epsilon_matches_opacus_stepping_its_own_accountant(accountant: str) -> None:
+    sigma, q, steps, delta = 1.1, 0.02, 250, 1e-5
+    reference = PRVAccountant() if accountant == "prv" else RDPAccountant()
+    for _ in range(steps):
+        reference.step(noise_multiplier=sigma, sample_rate=q)
+    expected = reference.get_epsilon(delta=delta)
+    assert spent_epsilon(sigma, q, steps, delta, accountant) == pytest.approx(expected, rel=1e-9)
+    assert spent_epsilon(sigma, q, 0, delta, accountant) == 0.0
+
+
+def test_derived_noise_spends_the_target_over_the_planned_steps() -> None:
+    training = TrainingConfig(epochs=3, batch_size=16)
+    plan = plan_privacy(PrivacyConfig(target_epsilon=3.0, batch_size=64), training, 2_000)
+    assert plan.sample_rate == pytest.approx(64 / 2_000)
+    assert plan.steps_per_epoch == math.ceil(2_000 / 64)
+    assert plan.planned_steps == plan.allowed_steps == 3 * plan.steps_per_epoch
+    assert plan.delta == pytest.approx(1 / 20_000)
+    spent = plan.epsilon(plan.planned_steps)
+    assert 2.9 < spent <= 3.0
+    # A larger target needs less noise.
+    looser = plan_privacy(PrivacyConfig(target_epsilon=8.0, batch_size=64), training, 2_000)
+    assert looser.noise_multiplier < plan.noise_multiplier
+
+
+def test_a_given_noise_multiplier_stops_training_at_the_budget() -> None:
+    training = TrainingConfig(epochs=20, batch_size=50)
+    privacy = PrivacyConfig(target_epsilon=2.0, noise_multiplier=0.8)
+    plan = plan_privacy(privacy, training, 1_000)
+    assert plan.allowed_steps < plan.planned_steps
+    assert plan.epsilon(plan.allowed_steps) <= 2.0 < plan.epsilon(plan.allowed_steps + 1)
+    report = plan.report(plan.allowed_steps)
+    assert report["budget_exhausted"] is True
+    assert private_loop_settings(plan, training).max_steps == plan.allowed_steps
+
+
+def private_loop_settings(plan, training: TrainingConfig) -> TrainingConfig:
+    return PrivateTraining(plan, seed=1).training_config(training)
+
+
+def test_the_loop_runs_unclipped_unaccumulated_steps_under_dp() -> None:
+    training = TrainingConfig(batch_size=8, gradient_accumulation_steps=4, max_grad_norm=1.0)
+    plan = plan_privacy(PrivacyConfig(target_epsilon=8.0), training, 500)
+    assert plan.expected_batch_size == 32 and plan.physical_batch_size == 8
+    loop = private_loop_settings(plan, training)
+    assert loop.gradient_accumulation_steps == 1 and loop.max_grad_norm is None
+
+
+def test_a_delta_of_one_over_n_or_more_is_refused() -> None:
+    training = TrainingConfig(batch_size=16)
+    with pytest.raises(ConfigError, match=r"target_delta.*not below 1/n"):
+        plan_privacy(PrivacyConfig(target_epsilon=8.0, target_delta=0.01), training, 100)
+    with pytest.raises(ConfigError, match="more than the 10 training rows"):
+        plan_privacy(PrivacyConfig(target_epsilon=8.0, batch_size=64), training, 10)
+    with pytest.raises(ConfigError, match="in one step"):
+        plan_privacy(PrivacyConfig(target_epsilon=0.01, noise_multiplier=0.3), training, 1_000)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"adaptation": {"method": "prefix"}}, "prefix cannot be trained with DP-SGD"),
+        ({"adaptation": {"method": "adalora"}}, "adalora cannot be trained with DP-SGD"),
+        ({"robustness": {"adversarial": {"method": "pgd"}}}, "one or the other"),
+        ({"training": {"sampler": "class_balanced"}}, "Poisson sampling"),
+        ({"privacy": {"target_epsilon": 8, "target_delta": 1.5}}, "between 0 and 1"),
+        ({"privacy": {"target_epsilon": 8, "epsilon": 3}}, "unknown key privacy.epsilon"),
+    ],
+)
+def test_privacy_config_refuses_what_dp_cannot_train(section: dict, message: str) -> None:
+    raw = {"privacy": {"target_epsilon": 8}, **section}
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(raw)
+
+
+def test_poisson_batches_are_seeded_and_sampled_at_the_rate() -> None:
+    sampler = PoissonBatches(num_examples=400, sample_rate=0.05, steps_per_epoch=200, seed=3)
+    first = sampler.epoch_batches(0)
+    assert first == sampler.epoch_batches(0)
+    assert first != sampler.epoch_batches(1)
+    assert len(first) == sampler.num_batches() == 200
+    sizes = [len(batch) for batch in first]
+    assert sum(sizes) / len(sizes) == pytest.approx(20, rel=0.1)
+    assert len({size for size in sizes}) > 5  # sizes vary: not fixed batches
+    tiny = PoissonBatches(num_examples=10, sample_rate=0.05, steps_per_epoch=50, seed=0)
+    assert any(not batch for batch in tiny.epoch_batches(0))  # empty samples do happen
+
+
+def _per_example_gradients(model: torch.nn.Module, batch: dict, labels: torch.Tensor) -> list:
+    rows = []
+    for row in range(labels.shape[0]):
+        model.zero_grad()
+        single = {key: value[row : row + 1] for key, value in batch.items()}
+        model(**single, labels=labels[row : row + 1]).loss.backward()
+        rows.append(model.bert.embeddings.position_embeddings.weight.grad.clone())
+    return rows
+
+
+def test_position_embedding_gradients_are_per_example(minilm_path: Path) -> None:
+    """BERT looks positions up from a (1, L) buffer; without the fix Opacus returns one summed
+    per-example gradient for the position embedding instead of one per example."""
+    from opacus import GradSampleModule
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tuneforge.training.private import _expand_broadcast_embedding_inputs, _PieceSize
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        minilm_path, num_labels=2, num_hidden_layers=1, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    model.train()
+    batch = dict(tokenizer(["a good film", "bad, slow and long", "fine"], padding=True,
+                           return_tensors="pt"))
+    labels = torch.tensor([1, 0, 1])
+    expected = _per_example_gradients(model, batch, labels)
+
+    pieces = _PieceSize()
+    hooks = _expand_broadcast_embedding_inputs(model, pieces)
+    module = GradSampleModule(model, loss_reduction="mean")
+    model.zero_grad()
+    pieces.rows = 3
+    model(**batch, labels=labels).loss.backward()
+    per_example = model.bert.embeddings.position_embeddings.weight.grad_sample
+    assert per_example.shape[0] == 3
+    # The single-row passes ran unpadded: compare the positions each row has (padded ones get
+    # no gradient). Opacus rescales the batch-mean loss, so each row is its own loss's gradient.
+    for row, gradient in enumerate(expected):
+        length = int(batch["attention_mask"][row].sum())
+        torch.testing.assert_close(
+            per_example[row, :length], gradient[:length], rtol=1e-3, atol=1e-5
+        )
+    module.remove_hooks()
+    for handle in hooks:
+        handle.remove()
+
+
+def test_private_lora_run_trains_and_reports_what_it_spent(tmp_path: Path) -> None:
+    from _configs import tiny_config
+
+    from tuneforge.pipeline import build_model, fine_tune, prepare_data
+
+    raw = tiny_config(
+        tmp_path,
+        adaptation={"method": "lora"},
+        training={"learning_rate": 1e-3, "epochs": 1},
+        privacy={"target_epsilon": 8, "batch_size": 20},
+    )
+    config = config_from_dict(raw, config_dir=str(tmp_path))
+    data = prepare_data(config)
+    model = build_model(config, data)
+    before = {
+        name: parameter.detach().clone()
+        for name, parameter in model.named_parameters()
+        if parameter.requires_grad and "lora_" in name
+    }
+    assert before
+    result = fine_tune(model, data.task, data, config, show_progress=False)
+    moved = [
+        name
+        for name, parameter in result.model.named_parameters()
+        if name in before and not torch.equal(parameter.detach(), before[name])
+    ]
+    assert moved, "no LoRA weight moved under DP-SGD"
+    privacy = result.privacy
+    assert privacy is not None
+    assert privacy["steps"] == result.state.global_step == math.ceil(len(data.splits.train) / 20)
+    assert 0 < privacy["epsilon"] <= 8.0
+    assert privacy["delta"] == pytest.approx(1 / (10 * len(data.splits.train)))
+    evaluations = [row for row in result.state.history if "epsilon" in row]
+    assert evaluations and evaluations[-1]["epsilon"] == pytest.approx(privacy["epsilon"])
+    # Opacus's hooks and per-example buffers are gone from the trained model.
+    assert all(not hasattr(p, "grad_sample") for p in result.model.parameters())
+    json.dumps(privacy)  # goes into metrics.json as is
