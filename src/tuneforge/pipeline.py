@@ -224,6 +224,9 @@ def fine_tune(
 
     private = _private_training(config, len(train_features))
     if private is not None:
+        per_example = task.per_example_loss_term()
+        if per_example is not None:  # replaces the model's loss before any other term
+            loop_hooks.loss_terms.insert(0, per_example)
         loop_hooks.extend(private.hooks())
         loop_hooks.on_evaluate.append(_epsilon_logger(private))
         training = private.training_config(training)

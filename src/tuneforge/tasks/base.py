@@ -124,6 +124,12 @@ class Task(Protocol):
         that applies it (None: the model's own loss)."""
         ...
 
+    def per_example_loss_term(self) -> LossTerm | None:
+        """A loss term that makes the batch loss the mean of per-example losses, for DP-SGD's
+        per-example clipping, where the model's own loss is not one (a mean over all tokens of
+        the batch couples the examples); None: the model's loss already is."""
+        ...
+
     def balanced_sampling_keys(self, train: list[Features]) -> list[int] | None:
         """One class id per training example for a class-balanced sampler; None: the task has
         no single class per example."""
@@ -202,6 +208,9 @@ class TaskDefaults:
         self, train: list[Features], names: list[str], mode: str
     ) -> tuple[ClassWeighting | None, LossTerm | None]:
         return None, None
+
+    def per_example_loss_term(self) -> LossTerm | None:
+        return None
 
     def balanced_sampling_keys(self, train: list[Features]) -> list[int] | None:
         return None

@@ -18,9 +18,26 @@ from tuneforge.data.records import Record
 from tuneforge.errors import ExplainError
 from tuneforge.tasks._distillation import softmax_kl
 from tuneforge.tasks._encoding import Features, class_head_config, softmax
+from tuneforge.tasks._weighting import LossTerm
 from tuneforge.tasks.base import TaskDefaults
 
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
+
+
+def sentence_mean_token_loss(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], outputs: Any, loss: torch.Tensor
+) -> torch.Tensor:
+    """Each sentence's mean token loss, averaged over sentences.
+
+    The model's own loss averages over every counted token of the batch, so one sentence's
+    weight depends on the others' lengths; DP-SGD needs each example's loss to be its own.
+    """
+    labels = batch["labels"]
+    per_token = torch.nn.functional.cross_entropy(
+        outputs.logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    counted = (labels != IGNORE_INDEX).sum(dim=1).clamp(min=1)
+    return (per_token.sum(dim=1) / counted).mean()
 
 
 def label_names(train: list[Record], declared: list[str] | None) -> list[str]:
@@ -214,6 +231,9 @@ class NerTask(TaskDefaults):
         if student.numel() == 0:
             return student.float().sum()  # a batch of words all cut off: nothing to match
         return softmax_kl(student, teacher, temperature)
+
+    def per_example_loss_term(self) -> LossTerm:
+        return sentence_mean_token_loss
 
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return tuple(entity["entity"] for entity in prediction["entities"])

@@ -200,3 +200,27 @@ def test_private_lora_run_trains_and_reports_what_it_spent(tmp_path: Path) -> No
     # Opacus's hooks and per-example buffers are gone from the trained model.
     assert all(not hasattr(p, "grad_sample") for p in result.model.parameters())
     json.dumps(privacy)  # goes into metrics.json as is
+
+
+def test_ner_loss_under_dp_is_a_mean_of_per_sentence_losses() -> None:
+    """The model's token loss averages over the batch's tokens (a long sentence weighs more);
+    under DP each sentence's loss must be its own: the batch loss is their plain mean."""
+    from types import SimpleNamespace
+
+    from tuneforge.tasks import get_task
+
+    term = get_task("ner").per_example_loss_term()
+    assert term is not None and get_task("classification").per_example_loss_term() is None
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 4)
+    labels = torch.tensor(
+        [[-100, 1, 2, -100, -100, -100], [-100, 0, 1, 3, 2, 1], [-100, 3, -100, -100, -100, -100]]
+    )
+    batch_loss = term(None, {"labels": labels}, SimpleNamespace(logits=logits), torch.zeros(()))
+    singles = [
+        torch.nn.functional.cross_entropy(logits[row], labels[row], ignore_index=-100)
+        for row in range(3)
+    ]
+    torch.testing.assert_close(batch_loss, torch.stack(singles).mean())
+    token_mean = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels)
+    assert not torch.isclose(batch_loss, token_mean)  # what the model's own loss would be
