@@ -13,7 +13,7 @@ settings each regime is known to need (DP-SGD learns from large Poisson batches 
 learning rate, Li et al. 2022; "Large language models can be strong differentially private
 learners"): PRIVATE_TRAINING below, stated in the result. Reported: test accuracy and macro-F1,
 the accountant's epsilon and delta, optimizer steps, training seconds per epoch (evaluation
-excluded) and, with --audit, the membership-inference AUC and TPR at 1% FPR.
+excluded), the training process's peak RSS and, with --audit, the membership-inference AUC and TPR at 1% FPR.
 
 Targets (issue 18): accuracy at epsilon 8 within 3 points of non-private; the DP model's audit
 AUC <= 0.55.
@@ -27,7 +27,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -83,20 +82,24 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
 
 
 def _tuneforge(*command: str) -> float:
-    started = time.perf_counter()
+    """Run the installed command; returns its peak RSS in MiB (its own, not its children's)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    subprocess.run([str(TUNEFORGE), *command], check=True, env=env)
-    return time.perf_counter() - started
+    process = subprocess.Popen([str(TUNEFORGE), *command], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"tuneforge {' '.join(command)} failed with status {status}")
+    return usage.ru_maxrss / 1024  # Linux reports KiB
 
 
 def run_contender(args: argparse.Namespace, data: Path | None, contender: str, out: Path) -> dict:
     config = run_config(args, data, contender, out)
     run_dir = out / config["output"]["run_name"]
     metrics_path = run_dir / "metrics.json"
-    if not (args.reuse and metrics_path.is_file()):
+    memory_path = run_dir.with_suffix(".peak_rss_mib")
+    if not (args.reuse and metrics_path.is_file() and memory_path.is_file()):
         config_path = out / f"{config['output']['run_name']}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        _tuneforge("train", str(config_path), "--overwrite")
+        memory_path.write_text(str(_tuneforge("train", str(config_path), "--overwrite")))
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     training = metrics["training"]
     privacy = metrics.get("privacy") or {}
@@ -109,6 +112,7 @@ def run_contender(args: argparse.Namespace, data: Path | None, contender: str, o
         "noise_multiplier": privacy.get("noise_multiplier"),
         "steps": training["steps"],
         "seconds_per_epoch": training["train_seconds"] / args.epochs,
+        "peak_rss_mib": float(memory_path.read_text()),
         "training": config["training"],
     }
     if args.audit:
@@ -151,7 +155,7 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    columns = ["contender", "test acc", "macro-F1", "epsilon", "delta", "steps", "s/epoch"]
+    columns = ["contender", "test acc", "macro-F1", "epsilon", "delta", "steps", "s/epoch", "peak MiB"]
     body = [
         [
             row["contender"],
@@ -161,6 +165,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             "-" if row["delta"] is None else f"{row['delta']:.1e}",
             row["steps"],
             row["seconds_per_epoch"],
+            row["peak_rss_mib"],
         ]
         for row in rows
     ]

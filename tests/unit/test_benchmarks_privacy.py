@@ -1,0 +1,41 @@
+"""benchmarks/privacy.py without training: contenders' configs validate, private ones carry the
+privacy section and the same split, and the verdict applies the issue's 3-point target."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.privacy import run_config, verdict
+from tuneforge.config import config_from_dict
+
+
+def _args(**overrides) -> argparse.Namespace:
+    values = dict(dataset="rt_sentences", epochs=2.0, max_seq_length=64, layers=6)
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_benchmarks_privacy_configs_share_the_split_and_differ_in_privacy(tmp_path: Path) -> None:
+    for dataset in ("rt_sentences", "bbc_news"):
+        public = run_config(_args(dataset=dataset), tmp_path / "d.csv", "lora:none", tmp_path)
+        private = run_config(_args(dataset=dataset), tmp_path / "d.csv", "lora:3", tmp_path)
+        assert "privacy" not in public and private["privacy"]["target_epsilon"] == 3.0
+        assert public["data"] == private["data"] and public["model"] == private["model"]
+        assert public["training"]["seed"] == private["training"]["seed"]
+        loaded = config_from_dict(private, source="benchmark")
+        assert loaded.privacy.enabled and loaded.adaptation.method == "lora"
+    full = run_config(_args(), tmp_path / "d.csv", "full:8", tmp_path)
+    assert full["adaptation"]["freeze_word_embeddings"] is True
+
+
+def test_benchmarks_privacy_verdict() -> None:
+    def row(contender: str, accuracy: float, seconds: float) -> dict:
+        return {"contender": contender, "test_accuracy": accuracy, "seconds_per_epoch": seconds}
+
+    rows = [row("lora:none", 0.85, 10.0), row("lora:8", 0.83, 15.0), row("lora:3", 0.80, 15.0)]
+    result = verdict(rows)
+    assert result["lora:8"] == {
+        "accuracy_points_lost": 2.0, "within_3_points": True, "time_per_epoch_ratio": 1.5
+    }
+    assert result["lora:3"]["within_3_points"] is False
+    assert "lora:none" not in result
