@@ -73,6 +73,14 @@ def run_study(
             "high: 5.0e-4}"
         )
     _prepare_study_dir(study_dir, resume=resume, overwrite=overwrite)
+    if config.privacy.enabled:
+        # Each trial's epsilon covers that trial alone; choosing among trials by their
+        # validation scores leaks more (Papernot & Steinke, 2022).
+        console.print(
+            "[yellow]privacy: every trial spends its own epsilon on the same rows and the search "
+            "picks among them: the study as a whole is less private than any one trial's "
+            "epsilon says. Tune on public or synthetic data where you can.[/]"
+        )
     config = config.model_copy(deep=True)
     if config.tracking.backend != "none" and config.tracking.experiment is None:
         config.tracking.experiment = study_dir.name  # the study and its trials side by side
