@@ -222,13 +222,12 @@ def fine_tune(
             lambda context: adalora_step(context.state.global_step)
         )
 
-    private = _private_training(config, len(train_features))
+    private = _private_training(config, len(train_features), announce=show_progress)
     if private is not None:
         per_example = task.per_example_loss_term()
         if per_example is not None:  # replaces the model's loss before any other term
             loop_hooks.loss_terms.insert(0, per_example)
         loop_hooks.extend(private.hooks())
-        loop_hooks.on_evaluate.append(_epsilon_logger(private))
         training = private.training_config(training)
         sampler = private.sampler
         training_step = private.step
@@ -273,8 +272,9 @@ def fine_tune(
     return FitResult(model, state, validation, metadata, precision, weighting, privacy)
 
 
-def _private_training(config: RunConfig, training_rows: int) -> Any:
-    """DP-SGD's sampler, step, optimizer and hooks when the privacy section is on; else None."""
+def _private_training(config: RunConfig, training_rows: int, announce: bool) -> Any:
+    """DP-SGD's sampler, step, optimizer and hooks when the privacy section is on; else None.
+    With `announce`, the main process prints the plan and the epsilon spent per evaluation."""
     from tuneforge.training.private import PrivateTraining, plan_privacy
 
     if not config.privacy.enabled:
@@ -284,38 +284,13 @@ def _private_training(config: RunConfig, training_rows: int) -> Any:
             "privacy: DP-SGD runs in one process here (per-example clipping across data-parallel "
             "ranks is not supported); drop --nproc / --ray-address."
         )
-    plan = plan_privacy(config.privacy, config.training, training_rows)
-    if is_main_process():
-        epsilon = plan.epsilon(plan.allowed_steps)
-        console.print(
-            f"[bold]DP-SGD[/]: noise multiplier {plan.noise_multiplier:.3f}, clip "
-            f"{plan.max_grad_norm:g}, expected batch {plan.expected_batch_size} "
-            f"(q = {plan.sample_rate:.4f}), {plan.allowed_steps} steps -> epsilon "
-            f"{epsilon:.2f} at delta {plan.delta:.2g} ({plan.accountant})"
-        )
-        if plan.allowed_steps < plan.planned_steps:
-            console.print(
-                f"[yellow]The privacy budget (epsilon {plan.target_epsilon:g}) allows "
-                f"{plan.allowed_steps} of the {plan.planned_steps} planned steps: training "
-                "stops there.[/]"
-            )
-    return PrivateTraining(plan, config.training.seed)
-
-
-def _epsilon_logger(private: Any) -> Any:
-    """An on_evaluate hook: the epsilon spent so far, in the history row and on the console."""
-
-    def log(context: Any) -> None:
-        steps = context.state.global_step
-        epsilon = private.plan.epsilon(steps)
-        context.state.history[-1]["epsilon"] = round(epsilon, 4)
-        if is_main_process():
-            target = private.plan.target_epsilon
-            budget = f" of {target:g}" if target is not None else ""
-            console.print(f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps")
-
-    return log
-
+    private = PrivateTraining(
+        plan_privacy(config.privacy, config.training, training_rows),
+        config.training.seed,
+        announce=announce and is_main_process(),
+    )
+    private.announce_plan()
+    return private
 
 
 def evaluate_model(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tuneforge.console import console
 from tuneforge.errors import ConfigError
 from tuneforge.inference import MODEL_INPUTS
 from tuneforge.training.sampling import epoch_generator
@@ -244,9 +245,15 @@ class PrivateTraining:
     gradient hooks to the model it is given, and `detach` removes them after training.
     """
 
-    def __init__(self, plan: PrivacyPlan, seed: int):
+    def __init__(self, plan: PrivacyPlan, seed: int, announce: bool = True):
+        """
+        Args:
+            announce: print the plan and the epsilon spent at each evaluation (the main
+                process does; other ranks and quiet callers do not).
+        """
         self.plan = plan
         self.seed = seed
+        self.announce = announce
         self.sampler = PoissonBatches(
             plan.training_rows, plan.sample_rate, plan.steps_per_epoch, seed
         )
@@ -328,7 +335,37 @@ class PrivateTraining:
     def hooks(self) -> TrainingHooks:
         from tuneforge.training.hooks import TrainingHooks
 
-        return TrainingHooks(before_optimizer_step=[self._reseed_noise])
+        return TrainingHooks(
+            before_optimizer_step=[self._reseed_noise], on_evaluate=[self._record_epsilon]
+        )
+
+    def announce_plan(self) -> None:
+        """The noise, sampling and epsilon the run will spend, before its first step."""
+        if not self.announce:
+            return
+        plan = self.plan
+        console.print(
+            f"[bold]DP-SGD[/]: noise multiplier {plan.noise_multiplier:.3f}, clip "
+            f"{plan.max_grad_norm:g}, expected batch {plan.expected_batch_size} "
+            f"(q = {plan.sample_rate:.4f}), {plan.allowed_steps} steps -> epsilon "
+            f"{plan.epsilon(plan.allowed_steps):.2f} at delta {plan.delta:.2g} ({plan.accountant})"
+        )
+        if plan.allowed_steps < plan.planned_steps:
+            console.print(
+                f"[yellow]The privacy budget (epsilon {plan.target_epsilon:g}) allows "
+                f"{plan.allowed_steps} of the {plan.planned_steps} planned steps: training "
+                "stops there.[/]"
+            )
+
+    def _record_epsilon(self, context: StepContext) -> None:
+        """The epsilon spent so far, in the evaluation's history row and on the console."""
+        steps = context.state.global_step
+        epsilon = self.plan.epsilon(steps)
+        context.state.history[-1]["epsilon"] = round(epsilon, 4)
+        if self.announce:
+            target = self.plan.target_epsilon
+            budget = f" of {target:g}" if target is not None else ""
+            console.print(f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps")
 
     def _reseed_noise(self, context: StepContext) -> None:
         self._noise.manual_seed(self.seed * 1_000_003 + context.state.global_step + 7)
