@@ -555,9 +555,7 @@ def privacy_audit(
     seed: Annotated[int, typer.Option(help="Seed of the sample and the shadows' halves.")] = 0,
     include_validation: Annotated[
         bool,
-        typer.Option(
-            "--include-validation", help="Count validation rows as non-members too."
-        ),
+        typer.Option("--include-validation", help="Count validation rows as non-members too."),
     ] = False,
     variance: Annotated[
         str, typer.Option(help="LiRA variance: auto, fixed or per-example.")

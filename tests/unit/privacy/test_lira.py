@@ -31,14 +31,14 @@ def test_lira_fixed_variance_pools_the_spread_around_each_examples_mean() -> Non
     # IN: means (2, 10), variance 10; OUT: means (0, 1), residuals 0, 0, -1, 1 -> variance 1.
     # log N(2; 2, 10) - log N(2; 0, 1) = -log(10) / 2 + 2 (the 2π terms cancel).
     assert scores.online == pytest.approx([2 - math.log(10) / 2, 81 / 2 - math.log(10) / 2])
-    assert scores.offline == pytest.approx(
-        [math.log(_normal_cdf(2.0)), math.log(_normal_cdf(9.0))]
-    )
+    assert scores.offline == pytest.approx([math.log(_normal_cdf(2.0)), math.log(_normal_cdf(9.0))])
 
 
 def test_lira_offline_only_where_an_example_lacks_in_shadows() -> None:
     keep = np.array([[True, False], [True, False], [False, False]])
-    scores, variant, _ = attack_scores(np.zeros(2), np.zeros((3, 2)) + [[1.0], [2.0], [0.0]], keep)
+    scores, variant, _ = attack_scores(
+        np.zeros(2), np.array([[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]), keep
+    )
     assert variant == "offline" and "lira_offline" not in scores
     assert scores["lira"] is not None and len(scores["lira"]) == 2
 

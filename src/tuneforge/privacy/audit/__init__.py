@@ -28,4 +28,5 @@ __all__ = [
     "target_confidence",
     "tpr_at_fpr",
     "train_shadows",
+    "write_audit",
 ]

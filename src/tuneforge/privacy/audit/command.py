@@ -100,7 +100,9 @@ def build_report(
 ) -> dict[str, Any]:
     members = int(pool.is_member.sum())
     non_members = len(pool.is_member) - members
-    attacks = {name: attack_metrics(values, pool.is_member, delta) for name, values in scores.items()}
+    attacks = {
+        name: attack_metrics(values, pool.is_member, delta) for name, values in scores.items()
+    }
     return {
         "members": members,
         "non_members": non_members,

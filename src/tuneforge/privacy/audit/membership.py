@@ -141,7 +141,9 @@ def membership_pool(data: PreparedData, settings: AuditSettings) -> MembershipPo
     return MembershipPool(records, features, is_member, always_in, splits)
 
 
-def target_confidence(run_dir: Path, data: PreparedData, pool: MembershipPool, config: Any) -> np.ndarray:
+def target_confidence(
+    run_dir: Path, data: PreparedData, pool: MembershipPool, config: Any
+) -> np.ndarray:
     """φ of the run's saved model on the pool, loaded like a server loads it."""
     from tuneforge.predict import load_predictor
 
@@ -158,7 +160,9 @@ def target_confidence(run_dir: Path, data: PreparedData, pool: MembershipPool, c
 def shadow_data(data: PreparedData, pool: MembershipPool, keep: np.ndarray) -> PreparedData:
     """The data one shadow sees: the always-IN rows and its IN half of the pool to train on, the
     run's validation split to pick its checkpoint, and the whole pool as "test" to score."""
-    train = pool.always_in + [feature for feature, kept in zip(pool.features, keep) if kept]
+    train = pool.always_in + [
+        feature for feature, kept in zip(pool.features, keep, strict=True) if kept
+    ]
     splits = dataclasses.replace(data.splits, test=list(pool.records))
     features = {**data.features, "train": train, "test": list(pool.features)}
     return dataclasses.replace(data, splits=splits, features=features)

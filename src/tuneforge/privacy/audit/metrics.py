@@ -60,7 +60,9 @@ def balanced_accuracy(curve: Roc) -> float:
     return float(((curve.tpr + 1.0 - curve.fpr) / 2.0).max())
 
 
-def clopper_pearson_upper(errors: np.ndarray, trials: int, confidence: float = CONFIDENCE) -> np.ndarray:
+def clopper_pearson_upper(
+    errors: np.ndarray, trials: int, confidence: float = CONFIDENCE
+) -> np.ndarray:
     """Upper end of the two-sided Clopper-Pearson interval of a binomial rate (exact: never
     below the true rate more often than (1 - confidence) / 2 of the time)."""
     from scipy.stats import beta
@@ -89,7 +91,10 @@ def epsilon_lower_bound(curve: Roc, delta: float, confidence: float = CONFIDENCE
     fpr_high = clopper_pearson_upper(false_positives, curve.non_members, confidence)
     fnr_high = clopper_pearson_upper(false_negatives, curve.members, confidence)
     best = 0.0
-    for numerator, denominator in ((1.0 - delta - fnr_high, fpr_high), (1.0 - delta - fpr_high, fnr_high)):
+    for numerator, denominator in (
+        (1.0 - delta - fnr_high, fpr_high),
+        (1.0 - delta - fpr_high, fnr_high),
+    ):
         usable = (numerator > 0) & (denominator > 0)
         if usable.any():
             best = max(best, float(np.log(numerator[usable] / denominator[usable]).max()))

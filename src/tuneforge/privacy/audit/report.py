@@ -28,7 +28,10 @@ _ATTACK_TITLES = {
 
 
 def write_audit(
-    run_dir: Path, report: dict[str, Any], scores: dict[str, np.ndarray], is_member: np.ndarray,
+    run_dir: Path,
+    report: dict[str, Any],
+    scores: dict[str, np.ndarray],
+    is_member: np.ndarray,
     folder: Path | None = None,
 ) -> Path:
     """audit.json, audit.md and roc.png in `folder`; by default <run>/privacy_audit, and then
@@ -43,9 +46,7 @@ def write_audit(
     card = run_dir / layout.MODEL_CARD_FILE
     if inside and card.is_file():
         link = os.path.relpath(folder / MARKDOWN_FILE, run_dir)
-        write_text_atomic(
-            _with_section(card.read_text(encoding="utf-8"), markdown, link), card
-        )
+        write_text_atomic(_with_section(card.read_text(encoding="utf-8"), markdown, link), card)
     return folder
 
 
@@ -70,7 +71,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
     small = (
         " TPR at 0.1% FPR is not resolvable with this many non-members (fewer than 1,000): "
-        "it is the TPR at FPR 0." if not report["resolvable_0.1pct_fpr"] else ""
+        "it is the TPR at FPR 0."
+        if not report["resolvable_0.1pct_fpr"]
+        else ""
     )
     return (
         "## Privacy audit (membership inference)\n\n"
@@ -115,7 +118,8 @@ def plot_roc(scores: dict[str, np.ndarray], is_member: np.ndarray, path: Path) -
     for name, values in scores.items():
         curve = roc(values, is_member)
         axes.plot(
-            np.maximum(curve.fpr, floor), np.maximum(curve.tpr, floor),
+            np.maximum(curve.fpr, floor),
+            np.maximum(curve.tpr, floor),
             label=_ATTACK_TITLES.get(name, name),
         )
     axes.plot([floor, 1], [floor, 1], linestyle="--", color="grey", label="chance")

@@ -3,8 +3,6 @@ training its config asks for) fine-tuned in memory on halves of the audited pool
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,11 +37,12 @@ def train_shadows(
 
     Nothing is written: `pipeline.fine_tune` is the in-memory stage.
     """
+    from tuneforge.console import counted_progress
     from tuneforge.pipeline import build_model, evaluate_model, fine_tune
 
     task = data.task
     confidences = []
-    with _progress(len(keep), show_progress) as advance:
+    with counted_progress("shadow models", len(keep), show_progress) as advance:
         for index, kept in enumerate(keep):
             recipe = shadow_config(config, index, epochs)
             seen = shadow_data(data, pool, kept)
@@ -56,23 +55,3 @@ def train_shadows(
             del model, result
             advance()
     return np.asarray(confidences, np.float64)
-
-
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich bar over the shadow models (stderr; no text of the data)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tuneforge.console import console
-
-    with Progress(
-        TextColumn("[bold]shadow models"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    ) as progress:
-        bar = progress.add_task("shadows", total=total)
-        yield lambda: progress.advance(bar)
