@@ -61,7 +61,7 @@ def test_privacy_audit_cli_finds_the_members_of_an_overfit_model(
     assert report["epsilon_lower_bound"] > 0.0
     assert not report["resolvable_0.1pct_fpr"]
     markdown = (folder / "audit.md").read_text()
-    assert markdown.startswith("## Privacy audit") and "not a DP run" in markdown.lower()
+    assert markdown.startswith("## Privacy audit") and "Not a DP run" in markdown
     assert (folder / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (overfit_run / "model_card.md").read_text()
     assert card.count("## Privacy audit") == 1 and "privacy_audit/audit.md" in card
