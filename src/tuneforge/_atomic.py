@@ -34,14 +34,19 @@ def write_json_atomic(payload: Any, path: Path) -> None:
 
 def write_text_atomic(text: str, path: Path) -> None:
     """Write UTF-8 text atomically (see write_json_atomic); missing parent folders are created."""
+    write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> None:
+    """Write bytes (e.g. a rendered PNG) atomically (see write_json_atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         # mkstemp creates the file 0600; give it the mode of any other new file (0666 minus the

@@ -536,6 +536,56 @@ def robustness(
     console.print(f"Report written to {run_dir / 'robustness'}")
 
 
+privacy_app = typer.Typer(help="Privacy of a trained model.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("audit")
+def privacy_audit(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A finished classification or multilabel run (runs/<name>).")
+    ],
+    shadows: Annotated[int, typer.Option(help="Shadow models for LiRA (at least 2).")] = 4,
+    shadow_epochs: Annotated[
+        float | None, typer.Option(help="Epochs per shadow model (default: the run's).")
+    ] = None,
+    max_examples: Annotated[
+        int, typer.Option(help="Members and non-members audited at most (each).")
+    ] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the shadows' halves.")] = 0,
+    include_validation: Annotated[
+        bool,
+        typer.Option("--include-validation", help="Count validation rows as non-members too."),
+    ] = False,
+    variance: Annotated[
+        str, typer.Option(help="LiRA variance: auto, fixed or per-example.")
+    ] = "auto",
+    output: Annotated[
+        Path | None, typer.Option(help="Report folder (default <run>/privacy_audit).")
+    ] = None,
+) -> None:
+    """Membership inference (loss threshold and LiRA) against a run; write the audit report."""
+    from tuneforge.privacy.audit import AuditSettings, run_audit
+
+    settings = AuditSettings(
+        shadows, shadow_epochs, max_examples, seed, include_validation, variance
+    )
+    report = run_audit(run_dir, settings, output)
+    console.print(
+        ", ".join(
+            f"{name}: AUC {a['auc']:.3f}, TPR@1%FPR {a['tpr_at_1pct_fpr']:.3f}"
+            for name, a in report["attacks"].items()
+        )
+        + f"; empirical ε ≥ {report['epsilon_lower_bound']:.2f}"
+        + (
+            f" (accountant ε = {report['accountant_epsilon']:.3g})"
+            if report["accountant_epsilon"] is not None
+            else " (not a DP run)"
+        )
+    )
+    console.print(f"Report written to {output or run_dir / 'privacy_audit'}")
+
+
 @app.command()
 def explain(
     run_dir: RunDirArg,

@@ -21,7 +21,12 @@ from tuneforge.registry.schema import (
     registry_state,
     write_transaction,
 )
-from tuneforge.run.layout import ROBUSTNESS_DIR, ROBUSTNESS_FILE
+from tuneforge.run.layout import (
+    PRIVACY_AUDIT_DIR,
+    PRIVACY_AUDIT_FILE,
+    ROBUSTNESS_DIR,
+    ROBUSTNESS_FILE,
+)
 
 REGISTRY_ENV = "TUNEFORGE_REGISTRY"
 DATABASE_URL_ENV = "TUNEFORGE_REGISTRY_DATABASE_URL"
@@ -65,6 +70,11 @@ class ModelVersion:
             attack.pop("examples", None)  # texts of the user's data stay in the report file
         return report
 
+    def privacy_audit(self) -> dict[str, Any] | None:
+        """The run's `tuneforge privacy audit` report (numbers only), if it ran before the push."""
+        path = self.artifact_dir / PRIVACY_AUDIT_DIR / PRIVACY_AUDIT_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
     def verify(self) -> None:
         """Check the version's files before loading them: the weights still have the sha256
         recorded at push time, and no pickle file was slipped into the folder since.
@@ -75,11 +85,15 @@ class ModelVersion:
         artifacts.verify_version(self.artifact_dir, self.lineage.get("weights_sha256", {}))
 
     def to_dict(self) -> dict[str, Any]:
-        """The version as JSON, with its robustness summary when the run has one."""
+        """The version as JSON, with its robustness and privacy-audit summaries when the run has
+        them."""
         payload = {**asdict(self), "artifact_dir": str(self.artifact_dir)}
         robustness = self.robustness()
         if robustness is not None:
             payload["robustness"] = robustness
+        privacy_audit = self.privacy_audit()
+        if privacy_audit is not None:
+            payload["privacy_audit"] = privacy_audit
         return payload
 
 

@@ -8,8 +8,7 @@ would: the suite never imports the training loop (a layer test checks it).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,11 +130,12 @@ def _attack_all(
     show_progress: bool,
 ) -> list[dict[str, Any] | None]:
     """One result per example: None where the model was already wrong (nothing to attack)."""
+    from tuneforge.console import counted_progress
     from tuneforge.data.noise import word_spans, words_to_change
 
     attack = ATTACKS[attack_name]()
     results: list[dict[str, Any] | None] = []
-    with _progress(attack_name, int(correct.sum()), show_progress) as advance:
+    with counted_progress(attack_name, int(correct.sum()), show_progress) as advance:
         for index, text in enumerate(texts):
             if not correct[index]:
                 results.append(None)
@@ -164,23 +164,3 @@ def _attack_all(
             )
             advance()
     return results
-
-
-@contextmanager
-def _progress(attack_name: str, total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich bar over the attacked examples of one attack (stderr, never the texts)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tuneforge.console import console
-
-    with Progress(
-        TextColumn(f"[bold]{attack_name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(attack_name, total=total)
-        yield lambda: progress.advance(task)

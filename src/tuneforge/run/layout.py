@@ -28,6 +28,9 @@ SPLITS_DIR = "splits"
 ROBUSTNESS_DIR = "robustness"
 """`tuneforge robustness` output: ROBUSTNESS_FILE, robustness.md and robustness.png."""
 ROBUSTNESS_FILE = "robustness.json"
+PRIVACY_AUDIT_DIR = "privacy_audit"
+"""`tuneforge privacy audit` output: PRIVACY_AUDIT_FILE, audit.md and roc.png."""
+PRIVACY_AUDIT_FILE = "audit.json"
 
 
 def is_finished(run_dir: Path) -> bool:

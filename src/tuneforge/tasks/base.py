@@ -109,6 +109,12 @@ class Task(Protocol):
         class per text (what label-flipping attacks need); None for every other task."""
         ...
 
+    def true_label_logit(self, logits: Any, features: list[Features]) -> np.ndarray | None:
+        """(n,) logit-scaled confidence of each example's true label, log(p / (1 - p)) with p
+        the probability the model gives the whole true label (Carlini et al. 2022, the score of
+        membership inference); None where the head gives no probability of the true label."""
+        ...
+
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None: ...
 
     def observed_value(self, prediction: dict[str, Any]) -> float | None: ...
@@ -188,6 +194,9 @@ class TaskDefaults:
         return ()
 
     def class_probabilities(self, logits: Any) -> np.ndarray | None:
+        return None
+
+    def true_label_logit(self, logits: Any, features: list[Features]) -> np.ndarray | None:
         return None
 
     def observed_confidence(self, prediction: dict[str, Any]) -> float | None:

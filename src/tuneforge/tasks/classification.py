@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 
 from tuneforge.config import RunConfig
 from tuneforge.data.records import Record
@@ -110,6 +111,16 @@ class ClassificationTask(TaskDefaults):
 
     def class_probabilities(self, logits: Any) -> np.ndarray | None:
         return softmax(np.asarray(logits))
+
+    def true_label_logit(self, logits: Any, features: list[Features]) -> np.ndarray | None:
+        # log(p / (1 - p)) = z_y - logsumexp(z_other): exact where p rounds to 1 in floating
+        # point, which is where a memorised training example sits (Carlini et al. 2022, §IV-B).
+        scores = np.asarray(logits, dtype=np.float64)
+        rows = np.arange(len(scores))
+        labels = np.array([int(feature["labels"]) for feature in features], dtype=np.int64)
+        others = scores.copy()
+        others[rows, labels] = -np.inf
+        return scores[rows, labels] - logsumexp(others, axis=1)
 
     def class_weighting(
         self, train: list[Features], names: list[str], mode: str

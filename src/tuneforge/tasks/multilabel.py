@@ -146,6 +146,16 @@ class MultilabelTask(TaskDefaults):
     def observed_classes(self, prediction: dict[str, Any]) -> tuple[str, ...]:
         return tuple(prediction["labels"])
 
+    def true_label_logit(self, logits: Any, features: list[Features]) -> np.ndarray | None:
+        # p is the probability of the whole true label set, the product of the independent
+        # per-label sigmoids: log p = -sum softplus(-s z) with s = +1 for a label present, -1
+        # absent. log(1 - p) = log(-expm1(log p)), clipped where p rounds to 1.
+        scores = np.asarray(logits, dtype=np.float64)
+        signs = 2.0 * np.asarray([feature["labels"] for feature in features], np.float64) - 1.0
+        log_p = -np.logaddexp(0.0, -signs * scores).sum(axis=1)
+        log_not_p = np.log(np.maximum(-np.expm1(log_p), np.finfo(np.float64).tiny))
+        return log_p - log_not_p
+
     def class_weighting(
         self, train: list[Features], names: list[str], mode: str
     ) -> tuple[ClassWeighting | None, LossTerm | None]:

@@ -132,3 +132,14 @@ def test_cli_registry_show_prints_the_robustness_summary(cli: object, run_copy: 
     shown = json.loads(out)
     assert code == 0 and shown["robustness"]["attacks"]["typos"]["accuracy"] == 0.6
     assert "user's data" not in out  # example texts stay in the run's report file
+
+
+@pytest.mark.usefixtures("no_profile")
+def test_cli_registry_show_prints_the_privacy_audit(cli: object, run_copy: Path) -> None:
+    report = {"members": 48, "attacks": {"lira": {"auc": 0.71}}, "accountant_epsilon": None}
+    (run_copy / "privacy_audit").mkdir()
+    (run_copy / "privacy_audit" / "audit.json").write_text(json.dumps(report))
+    assert cli("registry", "push", str(run_copy), "--name", "audited-topic")[0] == 0
+
+    code, out, _ = cli("registry", "show", "audited-topic")
+    assert code == 0 and json.loads(out)["privacy_audit"]["attacks"]["lira"]["auc"] == 0.71

@@ -1,0 +1,1 @@
+"""Privacy of a trained model: membership-inference audit (audit/)."""
