@@ -4,9 +4,12 @@ and the verdict applies the issue's target (typos drop halved at <= 0.5 point cl
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
-from benchmarks.robustness import run_config, verdict
+import pytest
+
+from benchmarks.robustness import parse_variant, run_config, run_name, split_fraction, verdict
 from tuneforge.config import config_from_dict
 
 
@@ -45,3 +48,50 @@ def test_benchmarks_robustness_verdict() -> None:
     assert result["pgd"]["met"] and abs(result["pgd"]["typos_drop_ratio"] - 0.147 / 0.4) < 1e-9
     assert not result["fgm"]["met"]  # drop 0.08 is well below half, but 2 points clean lost
     assert result["fgm"]["train_time_ratio"] == 3.0
+
+
+def test_benchmarks_robustness_variants_name_their_settings(tmp_path: Path) -> None:
+    args = _args(epsilon=0.05, step_size=None, norm="l2", augment_copies=2, augment_alpha=0.2)
+    config = run_config(args, tmp_path / "d.csv", "pgd+typos", tmp_path)
+    assert config["data"]["augmentation"] == {
+        "method": "typos",
+        "copies_per_row": 2,
+        "alpha": 0.2,
+        "seed": 0,
+    }
+    assert config["robustness"]["adversarial"]["method"] == "pgd"
+    assert config_from_dict(config, source="benchmark").data.augmentation.method == "typos"
+    assert "augmentation" not in run_config(args, tmp_path / "d.csv", "pgd", tmp_path)["data"]
+    # --reuse keys on the folder: another epsilon or augmentation is another run
+    names = {
+        run_name(args, "pgd"),
+        run_name(_args(epsilon=0.1, step_size=None, norm="l2"), "pgd"),
+        run_name(args, "pgd+typos"),
+        run_name(args, "none"),
+    }
+    assert len(names) == 4 and run_name(args, "none") == "none"
+    with pytest.raises(SystemExit, match="METHOD"):
+        parse_variant("pgd+synonyms")
+    with pytest.raises(SystemExit, match="METHOD"):
+        parse_variant("adv")
+
+
+def test_benchmarks_robustness_train_fraction_keeps_the_test_rows(tmp_path: Path) -> None:
+    data = tmp_path / "all.csv"
+    rows = [(f"sentence number {i}", "positive" if i % 2 else "negative") for i in range(200)]
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows])
+
+    def read(path: Path) -> list[tuple[str, str]]:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
+
+    full_train, full_test = map(read, split_fraction(data, 1.0, tmp_path / "full"))
+    train, test = map(read, split_fraction(data, 0.1, tmp_path / "tenth"))
+    assert test == full_test and len(test) == 40
+    assert len(full_train) == 160 and len(train) == 16 and set(train) < set(full_train)
+    assert not set(train) & set(test)
+    assert sorted(label for _, label in train) == ["negative"] * 8 + ["positive"] * 8
+    config = run_config(_args(), (tmp_path / "t.csv", tmp_path / "u.csv"), "none+eda", tmp_path)
+    assert config["data"]["test_source"] == str(tmp_path / "u.csv")
+    assert config_from_dict(config, source="benchmark").data.augmentation.method == "eda"

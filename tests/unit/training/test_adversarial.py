@@ -1,6 +1,6 @@
 """Adversarial training steps: FGM's perturbation is eps * g / ||g||, PGD stays in the ball and
 follows the projected gradient, FreeLB keeps every ascent step's gradient, through LoRA and for
-per-token tasks, and a run with PGD resumes exactly."""
+per-token and multilabel tasks, and a run with PGD resumes exactly."""
 
 from __future__ import annotations
 
@@ -160,6 +160,31 @@ def test_adversarial_step_is_task_agnostic_per_token(minilm_path, bbc_features):
     batch["labels"] = (batch["input_ids"] % 3).masked_fill(batch["attention_mask"] == 0, -100)
     loss = adv.FGMStep(adv.EmbeddingAttack(epsilon=1.0))(_micro_batch(model, batch))
     assert torch.isfinite(loss) and model.classifier.weight.grad is not None
+
+
+@pytest.mark.parametrize("step", ["pgd", "freelb"])
+def test_adversarial_step_is_task_agnostic_multilabel(minilm_path, bbc_features, step):
+    # A set of labels per text: the loss is BCE over independent labels, the step unchanged.
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        minilm_path,
+        num_hidden_layers=1,
+        num_labels=3,
+        problem_type="multi_label_classification",
+    ).eval()
+    batch = _batch(bbc_features)
+    batch["labels"] = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0, 0, 1.0]])
+    with torch.no_grad():
+        clean = model(**batch).loss
+    attack = adv.EmbeddingAttack(epsilon=1.0, steps=2)
+    loss = adv.STEPS[step](attack)(_micro_batch(model, batch))
+    assert torch.isfinite(loss) and model.classifier.weight.grad is not None
+    if step == "freelb":  # its loss averages ascent steps from zero: above the clean loss
+        assert loss > clean
+    else:  # pgd reports the clean loss; the gradient also holds the adversarial pass
+        assert torch.allclose(loss, clean, atol=1e-5)
 
 
 def test_adversarial_step_from_config():
