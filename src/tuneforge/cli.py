@@ -644,7 +644,9 @@ def _click_errors() -> tuple[type[Exception], ...]:
     click copy, based on typer.TyperException; older typer raises click's own."""
     import typer
 
-    errors: list[type[Exception]] = [typer.TyperException]
+    # typer < 0.21 (which the federated extra's Flower pins) has no TyperException.
+    bundled = getattr(typer, "TyperException", None)
+    errors: list[type[Exception]] = [bundled] if bundled is not None else []
     try:
         import click
     except ImportError:
