@@ -29,14 +29,18 @@ def base_config(args: argparse.Namespace, output: Path) -> dict[str, Any]:
         "task": {"type": "classification"},
         "adaptation": {"method": "lora", "lora_rank": 8},
         "training": {
-            "batch_size": 16,
+            "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
             "warmup_ratio": 0.0,
             "precision": "fp32",
             "num_threads": args.threads,
         },
         "output": {"dir": str(output)},
-        "federated": {"sites": args.sites, "rounds": args.rounds, "local_epochs": 1.0},
+        "federated": {
+            "sites": args.sites,
+            "rounds": args.rounds,
+            "local_epochs": args.local_epochs,
+        },
     }
 
 
@@ -105,6 +109,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--layers", type=int, default=None, help="encoder layers (None: all 6)")
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--local-epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget-seconds", type=float, default=3000.0)

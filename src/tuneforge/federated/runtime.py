@@ -27,7 +27,12 @@ def flower_environment(run_dir: Path) -> Iterator[None]:
     home = run_dir / FLOWER_HOME_DIR
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update(
-        FLWR_HOME=str(home.resolve()), FLWR_DISABLE_UPDATE_CHECK="1", FLWR_TELEMETRY_ENABLED="0"
+        FLWR_HOME=str(home.resolve()),
+        FLWR_DISABLE_UPDATE_CHECK="1",
+        FLWR_TELEMETRY_ENABLED="0",
+        # Ray's future behaviour (leave the accelerator variables alone when no GPU is asked
+        # for) now, without its warning on every run.
+        RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO="0",
     )
     try:
         yield
