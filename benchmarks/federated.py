@@ -129,16 +129,20 @@ def main() -> None:
     central = next(
         (r for r in rows if r["contender"] == "centralised" and "test_accuracy" in r), None
     )
+
+    def shown(value: Any) -> Any:
+        return "-" if value is None else value
+
     table = [
         [
             row["contender"],
-            row.get("test_accuracy", "-"),
+            shown(row.get("test_accuracy")),
             (row["test_accuracy"] - central["test_accuracy"]) * 100
             if central and "test_accuracy" in row
             else "-",
-            row.get("worst_site_validation_accuracy") or "-",
-            row.get("epsilon") or "-",
-            row.get("seconds_per_round") or "-",
+            shown(row.get("worst_site_validation_accuracy")),
+            shown(row.get("epsilon")),
+            shown(row.get("seconds_per_round")),
             row.get("skipped", ""),
         ]
         for row in rows
