@@ -651,6 +651,47 @@ def embed_map(
     console.print(f"Wrote {', '.join(str(p) for p in paths)}")
 
 
+class _ConfigFirstGroup(typer.core.TyperGroup):
+    """`tuneforge federate config.yaml` runs the `run` subcommand; `tuneforge federate
+    serve-site ...` the named one (click groups take no positional argument before a
+    subcommand, so a leading non-command word is routed to `run`)."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+federate_app = typer.Typer(
+    cls=_ConfigFirstGroup,
+    help="Federated fine-tuning on Flower: sites that never share their data train one model.",
+    no_args_is_help=True,
+)
+app.add_typer(federate_app, name="federate")
+
+
+@federate_app.command("run")
+def federate_run(
+    config_path: ConfigArg,
+    set_: SetOption = None,
+    sites_from: Annotated[
+        Path | None,
+        typer.Option(help="A folder with one data file per site (instead of partitioning)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Delete an existing run folder first.")] = False,
+) -> None:
+    """Simulate the federation's sites on this machine (the config's federated: section) and
+    save the global model as a run folder with federated.json and federated.png."""
+    from tuneforge.config import load_config
+    from tuneforge.federated import federate
+
+    config = load_config(config_path, set_)
+    result = federate(
+        config, sites_from=sites_from, default_run_name=config_path.stem, overwrite=overwrite
+    )
+    console.print(f"Federated run saved to {result.run_dir}")
+
+
 def main() -> None:
     """Entry point: user errors print one paragraph and exit 2; --debug shows the traceback."""
     from rich.markup import escape
@@ -694,7 +735,9 @@ def _click_errors() -> tuple[type[Exception], ...]:
     click copy, based on typer.TyperException; older typer raises click's own."""
     import typer
 
-    errors: list[type[Exception]] = [typer.TyperException]
+    # typer < 0.21 (which the federated extra's Flower pins) has no TyperException.
+    bundled = getattr(typer, "TyperException", None)
+    errors: list[type[Exception]] = [bundled] if bundled is not None else []
     try:
         import click
     except ImportError:

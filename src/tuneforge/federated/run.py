@@ -1,0 +1,236 @@
+"""`tuneforge federate`: prepare the sites, run Flower's simulation runtime, save the global
+model as a normal run folder with a federated report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuneforge.config import RunConfig, save_config
+from tuneforge.console import console
+from tuneforge.errors import ConfigError
+from tuneforge.federated.sites import Federation, Site
+from tuneforge.run import layout
+
+
+@dataclass
+class FederatedResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    """Test metrics of the final global model (validation without a test split)."""
+    report: dict[str, Any]
+    """What federated.json holds: rounds, sites, bytes, privacy."""
+
+
+def federate(
+    config: RunConfig,
+    *,
+    sites_from: Path | None = None,
+    default_run_name: str = "federated",
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> FederatedResult:
+    """Partition the data (or read one file per site), train federatedly for
+    federated.rounds rounds, and save the final global model and its report.
+
+    Raises:
+        ConfigError: bad site data (see sites.py), the federated extra missing.
+    """
+    from tuneforge._process import run_settings
+    from tuneforge.federated.runtime import flower_environment, require_flower
+
+    require_flower()
+    run_dir = config.run_dir(default_run_name)
+    layout.prepare_run_dir(run_dir, config, resume=False, overwrite=overwrite)
+    save_config(config, run_dir / layout.CONFIG_FILE)
+    with run_settings(config.training.num_threads), flower_environment(run_dir):
+        return _federate(config, run_dir, sites_from, show_progress)
+
+
+def _federate(
+    config: RunConfig, run_dir: Path, sites_from: Path | None, show_progress: bool
+) -> FederatedResult:
+    from tuneforge.adapt import count_parameters
+    from tuneforge.federated.exchange import exchanged_names, exchanged_state
+    from tuneforge.federated.report import save_federated_report
+    from tuneforge.pipeline import build_model, save_data_outputs
+
+    federation = _federation(config, sites_from)
+    save_data_outputs(run_dir, federation.data)
+    sizes = ", ".join(f"{site.name}: {site.train_size}" for site in federation.sites)
+    console.print(f"[bold]{len(federation.sites)} sites[/] (training rows {sizes})")
+
+    model = build_model(config, federation.data)
+    names = exchanged_names(model, config.federated.exchange)
+    noise = _noise_multiplier(config, len(federation.sites))
+    log = _simulate(config, federation, model, exchanged_state(model, names), noise, show_progress)
+    report = save_federated_report(run_dir, config, federation, log, noise_multiplier=noise)
+    metrics = _save_global_model(run_dir, config, federation, model, log, count_parameters(model))
+    return FederatedResult(run_dir, metrics, report)
+
+
+def _federation(config: RunConfig, sites_from: Path | None) -> Federation:
+    from tuneforge.federated.sites import partition_sites, sites_from_folder
+    from tuneforge.pipeline import prepare_data
+
+    if sites_from is not None:
+        return sites_from_folder(sites_from, config)
+    return partition_sites(prepare_data(config), config)
+
+
+def _noise_multiplier(config: RunConfig, sites: int) -> float | None:
+    from tuneforge.federated.accounting import noise_for_epsilon
+    from tuneforge.federated.server import sampled_sites
+
+    privacy = config.federated.privacy
+    if privacy is None:
+        return None
+    if privacy.noise_multiplier is not None:
+        return privacy.noise_multiplier
+    assert privacy.target_epsilon is not None
+    rate = sampled_sites(config.federated, sites) / sites
+    return noise_for_epsilon(privacy.target_epsilon, privacy.delta, rate, config.federated.rounds)
+
+
+def _simulate(
+    config: RunConfig,
+    federation: Federation,
+    model: Any,
+    initial_state: dict[str, Any],
+    noise_multiplier: float | None,
+    show_progress: bool,
+) -> Any:
+    """Run the rounds on Flower's simulation runtime (Ray backend, one site at a time per
+    CPU given to it), with a progress bar over the rounds; returns the server's log."""
+    from flwr.simulation import run_simulation
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tuneforge.evaluate import scalar_metrics
+    from tuneforge.federated.client import build_client_app
+    from tuneforge.federated.exchange import load_exchanged
+    from tuneforge.federated.server import ServerLog, build_server_app
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.pipeline import evaluate_model
+
+    data = federation.data
+    precision = resolve_precision(config.training.precision, default_device())
+    metric = config.training.metric_for_best or data.task.default_metric
+    rounds = config.federated.rounds
+    progress = Progress(
+        TextColumn("[bold]federated rounds"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+    )
+    bar = progress.add_task("", total=rounds)
+
+    def evaluate_global(server_round: int, state: dict[str, Any]) -> dict[str, float]:
+        load_exchanged(model, state)
+        scored = evaluate_model(model, data.task, data, "validation", config, precision)
+        metrics = {k: float(v) for k, v in scalar_metrics(scored.metrics).items()}
+        progress.update(
+            bar,
+            completed=server_round,
+            description=f"validation {metric} {metrics.get(metric, float('nan')):.4f}",
+        )
+        return metrics
+
+    sites = federation.sites
+
+    def site_of(context: Any) -> tuple[int, Site]:
+        index = int(context.node_config["partition-id"])
+        return index, sites[index]
+
+    log = ServerLog()
+    server_app = build_server_app(
+        config.federated,
+        len(sites),
+        initial_state,
+        evaluate_global,
+        log,
+        noise_multiplier=noise_multiplier,
+    )
+    client_app = build_client_app(
+        site_of, config, clip_updates=config.federated.privacy is not None
+    )
+    cpus = max(1, config.training.num_threads or 1)
+    backend = {
+        # One site trains at a time with `cpus` threads; Ray gets no more (its default is
+        # every core and a dashboard) and a small object store (the parameters are small).
+        "client_resources": {"num_cpus": cpus, "num_gpus": 0.0},
+        "init_args": {
+            "num_cpus": cpus,
+            "num_gpus": 0,
+            "include_dashboard": False,
+            "object_store_memory": 100 * 1024 * 1024,
+            "log_to_driver": False,
+        },
+    }
+    flower_logger = logging.getLogger("flwr")
+    level = flower_logger.level
+    flower_logger.setLevel(logging.WARNING)  # Flower logs every round at INFO; the bar shows it
+    try:
+        with progress:
+            run_simulation(
+                server_app=server_app,
+                client_app=client_app,
+                num_supernodes=len(sites),
+                backend_config=backend,
+            )
+    finally:
+        flower_logger.setLevel(level)
+    if log.final_arrays is None:
+        raise ConfigError("the federated run ended without a global model (see the log above)")
+    return log
+
+
+def _save_global_model(
+    run_dir: Path,
+    config: RunConfig,
+    federation: Federation,
+    model: Any,
+    log: Any,
+    parameters: tuple[int, int],
+) -> dict[str, Any]:
+    """The final global model as a normal run folder: validation and test metrics (test scored
+    once, here), plots, model card (with the federated setup), metrics.json last."""
+    from tuneforge.federated.exchange import load_exchanged
+    from tuneforge.federated.report import append_model_card_section, round_history
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.pipeline import FitResult, check_quality, evaluate_model, save_run
+    from tuneforge.training.loop import TrainState
+
+    data = federation.data
+    precision = resolve_precision(config.training.precision, default_device())
+    load_exchanged(model, log.final_arrays)
+    model.eval()
+    results: dict[str, dict[str, Any]] = {}
+    for split in ("validation", "test"):
+        if data.records(split):
+            results[split] = evaluate_model(
+                model, data.task, data, split, config, precision
+            ).metrics
+    headline = "test" if "test" in results else "validation"
+    quality: dict[str, Any] = {"split": headline, "baselines": None, "warnings": []}
+    if headline in results:
+        baselines, warnings = check_quality(data, headline, results[headline], config)
+        quality.update(baselines=baselines, warnings=warnings)
+    rounds = len(log.rounds)
+    state = TrainState(
+        total_steps=rounds,
+        steps_per_epoch=1,
+        global_step=rounds,
+        epoch=rounds,
+        best_step=rounds,
+        finished=True,
+        history=round_history(log),
+    )
+    result = FitResult(model, state, results.get("validation"), data.metadata, precision, None)
+    save_run(run_dir, config, data, result, results, parameters=parameters, quality=quality)
+    append_model_card_section(run_dir, config, federation)
+    return results.get(headline, {})

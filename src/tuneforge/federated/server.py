@@ -1,0 +1,197 @@
+"""The server side: Flower's own strategies (FedAvg, FedProx, FedAdam, optionally wrapped in
+client-side-clipping DP) run by a ServerApp over a grid that meters what travels."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tuneforge.config import FederatedConfig
+from tuneforge.federated.client import (
+    ARRAYS,
+    NUM_EXAMPLES,
+    SITE_INDEX,
+    SITE_WEIGHT,
+)
+
+if TYPE_CHECKING:
+    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.serverapp import Grid, ServerApp
+
+
+@dataclass
+class RoundLog:
+    """What the metering grid saw in one round."""
+
+    bytes_to_sites: int = 0
+    bytes_from_sites: int = 0
+    trained_sites: list[int] = field(default_factory=list)
+    site_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Each site's metrics of the global model on its validation rows, by site index."""
+    array_names: set[str] = field(default_factory=set)
+    """Names of every tensor sent or received (the exchange test reads them)."""
+
+
+@dataclass
+class ServerLog:
+    rounds: dict[int, RoundLog] = field(default_factory=dict)
+    global_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    """The global model's validation metrics after each round (0: before training)."""
+    final_arrays: dict[str, Any] | None = None
+    evaluated_at: dict[int, float] = field(default_factory=dict)
+    """time.perf_counter() when each round's global evaluation finished (its wall time is the
+    difference to the previous one's)."""
+
+    def round(self, number: int) -> RoundLog:
+        return self.rounds.setdefault(number, RoundLog())
+
+
+class MeteredGrid:
+    """A Flower Grid that forwards everything and records, per round, the bytes of every tensor
+    sent and received, their names, and the sites' evaluation replies (Flower's aggregated
+    metrics keep only the weighted mean; the worst site needs each one)."""
+
+    def __init__(self, grid: Grid, log: ServerLog) -> None:
+        self._grid = grid
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None):
+        from flwr.app import MessageType
+
+        outgoing = list(messages)
+        rounds = [int(m.content["config"]["server-round"]) for m in outgoing]
+        for message in outgoing:
+            self._count(message, rounds[0], "bytes_to_sites")
+        replies = list(self._grid.send_and_receive(outgoing, timeout=timeout))
+        for reply in replies:
+            if reply.has_error():
+                continue
+            self._count(reply, rounds[0], "bytes_from_sites")
+            metrics = dict(next(iter(reply.content.metric_records.values()), {}))
+            index = int(metrics.get(SITE_INDEX, -1))
+            entry = self._log.round(rounds[0])
+            if reply.metadata.message_type == MessageType.TRAIN:
+                entry.trained_sites.append(index)
+            elif reply.metadata.message_type == MessageType.EVALUATE:
+                entry.site_metrics[index] = {
+                    key: float(value)
+                    for key, value in metrics.items()
+                    if key not in (SITE_INDEX, SITE_WEIGHT)
+                }
+        return replies
+
+    def _count(self, message: Message, server_round: int, counter: str) -> None:
+        entry = self._log.round(server_round)
+        for record in message.content.array_records.values():
+            entry.array_names.update(record.keys())
+            total = sum(len(array.data) for array in record.values())
+            setattr(entry, counter, getattr(entry, counter) + total)
+
+
+def make_strategy(federated: FederatedConfig, sites: int, noise_multiplier: float | None):
+    """Flower's strategy for federated.strategy, weighted by site size (equally under DP),
+    sampling federated.fraction_fit of the sites per round and evaluating on all of them."""
+    from flwr.serverapp import strategy as flower
+
+    dp = federated.privacy is not None
+    common: dict[str, Any] = {
+        "fraction_train": federated.fraction_fit,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": 1,
+        "min_evaluate_nodes": sites,
+        "min_available_nodes": sites,
+        "weighted_by_key": SITE_WEIGHT if dp else NUM_EXAMPLES,
+        "evaluate_metrics_aggr_fn": weighted_site_mean,
+    }
+    if federated.strategy == "fedprox":
+        strategy = flower.FedProx(proximal_mu=federated.proximal_mu, **common)
+    elif federated.strategy == "fedadam":
+        strategy = flower.FedAdam(eta=federated.server_learning_rate, **common)
+    else:
+        strategy = flower.FedAvg(**common)
+    if not dp:
+        return strategy
+    assert federated.privacy is not None and noise_multiplier is not None
+    return flower.DifferentialPrivacyClientSideFixedClipping(
+        strategy,
+        noise_multiplier=noise_multiplier,
+        clipping_norm=federated.privacy.clipping_norm,
+        num_sampled_clients=sampled_sites(federated, sites),
+    )
+
+
+def sampled_sites(federated: FederatedConfig, sites: int) -> int:
+    """How many sites train per round: Flower's rule, floor(sites * fraction), at least one."""
+    return max(int(sites * federated.fraction_fit), 1)
+
+
+def weighted_site_mean(records: list[RecordDict], weight_key: str) -> MetricRecord:
+    """The sites' evaluation metrics averaged by their validation rows (sites without any carry
+    no weight; Flower's default average divides by the total weight, which can be 0)."""
+    from flwr.app import MetricRecord
+
+    sums: dict[str, float] = {}
+    total = 0.0
+    for record in records:
+        metrics = next(iter(record.metric_records.values()))
+        weight = float(metrics.get(NUM_EXAMPLES, 0))
+        if weight <= 0:
+            continue
+        total += weight
+        for key, value in metrics.items():
+            if key not in (NUM_EXAMPLES, SITE_INDEX, SITE_WEIGHT):
+                sums[key] = sums.get(key, 0.0) + weight * float(value)
+    return MetricRecord({key: value / total for key, value in sums.items()} if total else {})
+
+
+def build_server_app(
+    federated: FederatedConfig,
+    sites: int,
+    initial_state: dict[str, Any],
+    evaluate_global: Callable[[int, dict[str, Any]], dict[str, float]],
+    log: ServerLog,
+    *,
+    noise_multiplier: float | None = None,
+) -> ServerApp:
+    """A ServerApp running the strategy for federated.rounds rounds from `initial_state`,
+    scoring the global model with `evaluate_global` before the first round and after each.
+
+    The run config may override the rounds (`num-server-rounds`); every other setting comes
+    from the tuneforge config, so the app needs no pyproject defaults.
+    """
+    from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
+    from flwr.serverapp import ServerApp
+
+    app = ServerApp()
+
+    def central(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        metrics = evaluate_global(server_round, arrays.to_torch_state_dict())
+        log.global_metrics[server_round] = metrics
+        log.evaluated_at[server_round] = time.perf_counter()
+        return MetricRecord(metrics)
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        rounds = int(context.run_config.get("num-server-rounds", federated.rounds))
+        # Flower samples the training sites with Python's random module.
+        random.seed(federated.seed)
+        strategy = make_strategy(federated, sites, noise_multiplier)
+        result = strategy.start(
+            grid=MeteredGrid(grid, log),
+            initial_arrays=ArrayRecord(initial_state),
+            num_rounds=rounds,
+            train_config=ConfigRecord({"local-epochs": federated.local_epochs}),
+            evaluate_fn=central,
+        )
+        log.final_arrays = result.arrays.to_torch_state_dict()
+
+    return app
+
+
+__all__ = ["ARRAYS", "MeteredGrid", "ServerLog", "build_server_app", "make_strategy"]

@@ -1,0 +1,131 @@
+"""`tuneforge federate` on Flower's simulation runtime with the real 1-layer MiniLM: the global
+model improves, only adapter tensors travel, the run folder is a normal one, nothing is left
+running; bad site data fails with exit 2 before Flower starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+from _configs import run_cli, tiny_config, write_bbc_csv, write_yaml
+
+# find_spec, not importorskip: importing flwr here would read its telemetry switch before
+# tuneforge turns it off.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        importlib.util.find_spec("flwr") is None, reason="the federated extra is not installed"
+    ),
+]
+
+LORA_ROUNDS = {
+    "adaptation": {"method": "lora"},
+    # LoRA on one layer and 32 tokens needs a large step to move in 2 short rounds.
+    "training": {"learning_rate": 2e-2, "warmup_ratio": 0.0, "num_threads": 1},
+    "federated": {"sites": 3, "rounds": 2, "local_epochs": 4},
+}
+
+
+def test_federated_simulation_improves_and_exchanges_only_adapters(tmp_path: Path) -> None:
+    from tuneforge.config import config_from_dict
+    from tuneforge.federated import federate
+    from tuneforge.predict import load_predictor
+
+    raw = tiny_config(tmp_path / "runs", data={"max_examples": 150}, **LORA_ROUNDS)
+    config = config_from_dict(raw)
+    environment = dict(os.environ)
+
+    result = federate(config, show_progress=False)
+
+    rounds = result.report["rounds"]
+    assert [row["round"] for row in rounds] == [0, 1, 2]
+    first, last = rounds[0]["global"], rounds[-1]["global"]
+    assert last["loss"] < first["loss"]
+    assert last["macro_f1"] > first["macro_f1"]
+    # Only the LoRA matrices and the head travel, and the bytes are exactly theirs.
+    names = result.report["exchanged_tensors"]
+    assert names and all("lora_" in n or "classifier.modules_to_save" in n for n in names)
+    assert not any("word_embeddings" in n or n.endswith("query.base_layer.weight") for n in names)
+    trainable = json.loads((result.run_dir / "metrics.json").read_text())["training"][
+        "trainable_parameters"
+    ]
+    for row in rounds[1:]:
+        assert row["trained_sites"] == ["site-0", "site-1", "site-2"]
+        # float32 tensors, one reply per site, plus each array's small serialisation header.
+        assert 3 * trainable * 4 < row["bytes_from_sites"] < 3 * trainable * 4 * 1.02
+        assert row["worst_site"] is not None and row["site_spread"] >= 0
+    # A normal run folder: the predictor loads it; the card states the federated setup.
+    card = (result.run_dir / "model_card.md").read_text()
+    assert "## Federated training" in card and "3 sites" in card
+    assert (result.run_dir / "federated.png").stat().st_size > 10_000
+    predictor = load_predictor(result.run_dir)
+    assert len(predictor.predict(["Shares in the bank rose after its profits doubled."])) == 1
+    # Flower's state stayed in the run folder; no process or environment change survives.
+    assert (result.run_dir / ".flwr").is_dir()
+    assert dict(os.environ) == environment
+    assert psutil.Process().children(recursive=True) == []
+
+
+def test_federated_cli_sites_from_with_client_dp(tmp_path: Path, bbc_news_dir: Path) -> None:
+    sites = tmp_path / "sites"
+    write_bbc_csv(sites / "a.csv", bbc_news_dir, per_topic=8)
+    write_bbc_csv(sites / "b.csv", bbc_news_dir, per_topic=8, offset=8)
+    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
+    raw["data"] = {"source": str(sites / "a.csv")}
+    raw["federated"] = {
+        "rounds": 2,
+        "local_epochs": 1,
+        "privacy": {"noise_multiplier": 1.0, "clipping_norm": 0.5},
+    }
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+
+    result = run_cli("federate", str(config), "--sites-from", str(sites), cwd=tmp_path, timeout=600)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "run"
+    report = json.loads((run_dir / "federated.json").read_text())
+    assert list(report["sites"]) == ["a.csv", "b.csv"]
+    epsilons = [row["epsilon"] for row in report["rounds"][1:]]
+    assert 0 < epsilons[0] < epsilons[1]
+    assert report["noise_multiplier"] == 1.0
+    assert (run_dir / "metrics.json").is_file()
+    assert "updates clipped to 0.5" in (run_dir / "model_card.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("federated", "expected"),
+    [
+        ({"rounds": 0}, "federated.rounds"),
+        ({"sites": 40}, "federated.sites is 40 but the training split has only"),
+    ],
+)
+def test_federated_cli_bad_settings_exit_2(tmp_path: Path, federated: dict, expected: str) -> None:
+    raw = tiny_config(tmp_path / "runs", data={"max_examples": 40}, federated=federated)
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+
+    result = run_cli("federate", str(config), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert expected in " ".join((result.stdout + result.stderr).split())
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_federated_cli_site_with_other_labels_exits_2(tmp_path: Path, bbc_news_dir: Path) -> None:
+    sites = tmp_path / "sites"
+    write_bbc_csv(sites / "a.csv", bbc_news_dir, per_topic=6)
+    other = write_bbc_csv(sites / "b.csv", bbc_news_dir, per_topic=6, offset=6)
+    other.write_text(other.read_text().replace(",tech\n", ",science\n"), encoding="utf-8")
+    raw = tiny_config(tmp_path / "runs")
+    raw["data"] = {"source": str(sites / "a.csv")}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+
+    result = run_cli("federate", str(config), "--sites-from", str(sites), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    message = " ".join((result.stdout + result.stderr).split())
+    assert "site b.csv: label(s) science are not in the federation's label set" in message
+    assert "Traceback" not in result.stdout + result.stderr
