@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _configs import BBC_TOPICS, bbc_run
+from _configs import BBC_TOPICS, assert_user_error, bbc_run, invoke
 from fastapi.testclient import TestClient
 
 from tuneforge.compress.methods import CompressionError, CompressOptions, evaluation_records
 from tuneforge.compress.run import Variant, compress_run
-from tuneforge.errors import TuneforgeError
 from tuneforge.openvino_runtime import OPENVINO_WEIGHTS, OPENVINO_XML, OpenVinoTaskModel
 from tuneforge.predict import load_predictor
 
@@ -126,10 +125,10 @@ def test_openvino_compressed_run_cannot_be_compressed_again(compressed, tmp_path
         compress_run(variant.run_dir, "openvino-int8", FAST, tmp_path / "again")
 
 
-def test_openvino_missing_extra_names_it(monkeypatch) -> None:
+def test_openvino_missing_extra_is_a_user_error_naming_it(
+    monkeypatch, capsys, tmp_path_factory, tmp_path: Path
+) -> None:
     import builtins
-
-    from tuneforge.openvino_runtime import require_openvino
 
     real_import = builtins.__import__
 
@@ -139,5 +138,16 @@ def test_openvino_missing_extra_names_it(monkeypatch) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_openvino)
-    with pytest.raises(TuneforgeError, match=r"pip install 'tuneforge\[openvino\]'"):
-        require_openvino()
+    output = tmp_path / "ov"
+    code, out, err = invoke(
+        monkeypatch,
+        capsys,
+        "compress",
+        str(bbc_run(tmp_path_factory)),
+        "--method",
+        "openvino",
+        "--output",
+        str(output),
+    )
+    assert_user_error(code, out, err, "pip install 'tuneforge[openvino]'")
+    assert not output.exists()
