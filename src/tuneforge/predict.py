@@ -110,8 +110,9 @@ def load_predictor(
     """Load the model of a finished run (a run folder, or its `model/` folder).
 
     The backend comes from the model folder's tuneforge.json: ``"backend": "onnxruntime"`` runs
-    its ``onnx_file`` with ONNX Runtime on the CPU, ``"openvino"`` its OpenVINO IR; otherwise PyTorch, with Linear layers
-    quantised to int8 at load time when ``"quantization": "torch-int8-dynamic"``.
+    its ``onnx_file`` with ONNX Runtime on the CPU, ``"openvino"`` its OpenVINO IR on the CPU;
+    otherwise PyTorch, with Linear layers quantised to int8 at load time when
+    ``"quantization": "torch-int8-dynamic"``.
 
     Raises:
         RunError: the folder is not a finished run.

@@ -91,11 +91,15 @@ class ExplainModel:
             ExplainError: an ONNX run (no PyTorch weights to differentiate).
         """
         if not self.has_gradients:
+            runtime = (
+                "OpenVINO (tuneforge.json backend: openvino)"
+                if isinstance(self.predictor.model, OpenVinoTaskModel)
+                else "ONNX Runtime (tuneforge.json backend: onnxruntime)"
+            )
             raise ExplainError(
-                "integrated gradients needs a PyTorch model, and this run is served by "
-                f"{self.predictor.model.__class__.__name__} (tuneforge.json backend: not torch). "
-                "Use --method lime or --method "
-                "shap, or explain the PyTorch run it was compressed from."
+                f"integrated gradients needs a PyTorch model, and this run is served by {runtime}. "
+                "Use --method lime or --method shap, or explain the PyTorch run it was compressed "
+                "from."
             )
         if self._fp32 is None:
             self._fp32 = self._load_fp32()

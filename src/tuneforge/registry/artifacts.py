@@ -78,7 +78,8 @@ def run_files(run_dir: Path) -> list[Path]:
         )
     if not any(path.suffix in WEIGHT_SUFFIXES for path in weight_files(files)):
         raise RegistryError(
-            f"{run_dir / MODEL_DIR} has no {' or '.join(WEIGHT_SUFFIXES)} weight file."
+            f"{run_dir / MODEL_DIR} has no {', '.join(WEIGHT_SUFFIXES[:-1])} or "
+            f"{WEIGHT_SUFFIXES[-1]} weight file."
         )
     return files
 

@@ -151,3 +151,17 @@ def test_openvino_missing_extra_is_a_user_error_naming_it(
     )
     assert_user_error(code, out, err, "pip install 'tuneforge[openvino]'")
     assert not output.exists()
+
+
+def test_openvino_run_explains_by_perturbation_not_gradients(compressed) -> None:
+    from tuneforge.errors import ExplainError
+    from tuneforge.explain.model import ExplainModel
+
+    _, variant = compressed["openvino"]
+    explained = ExplainModel(load_predictor(variant.run_dir), variant.run_dir)
+    assert not explained.has_gradients
+    scores = explained.scores_of_texts(["Shares fell.", "The striker scored twice."])
+    assert scores.shape == (2, len(BBC_TOPICS))
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-4)  # class probabilities
+    with pytest.raises(ExplainError, match="served by OpenVINO"):
+        explained.differentiable()
