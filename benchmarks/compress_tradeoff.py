@@ -76,6 +76,7 @@ def time_in_child(
     from tuneforge.compress.methods import evaluation_records
     from tuneforge.compress.run import measurement_records
     from tuneforge.inference import OnnxTaskModel
+    from tuneforge.openvino_runtime import OpenVinoTaskModel
     from tuneforge.predict import load_predictor
     from tuneforge.run.info import read_run_info
 
@@ -89,9 +90,14 @@ def time_in_child(
     predictor = load_predictor(model_run)
     if isinstance(predictor.model, OnnxTaskModel):  # the session with the measured thread count
         predictor.model = OnnxTaskModel(predictor.model.path, threads)
+    elif isinstance(predictor.model, OpenVinoTaskModel):
+        predictor.model = predictor.model.with_threads(threads)
     return {
         "throughput_per_s": throughput_per_second(predictor, records, repeats, 32),
         "latency_p50_ms": latency_p50_ms(predictor, records, repeats),
+        # What the model computes in as served: the original's bf16 PyTorch predictor on a bf16
+        # CPU, OpenVINO's recorded precision hint.
+        "runs_as": f"{type(predictor.model).__name__} {predictor.precision}",
     }
 
 
@@ -149,6 +155,7 @@ def time_rows_in_children(
         row["throughput_per_s"] = median(row["run_dir"], "throughput_per_s")
         row["latency_p50_ms"] = median(row["run_dir"], "latency_p50_ms")
         row["peak_rss_mib"] = median(row["run_dir"], "peak_rss_mib")
+        row["runs_as"] = timings[row["run_dir"]][0].get("runs_as", "")
     base = rows[0]["throughput_per_s"]
     for row in rows:
         row["speedup"] = row["throughput_per_s"] / base
@@ -194,6 +201,7 @@ def check_targets(
 def report(rows: list[dict[str, Any]], pipeline_per_s: float, checks: list[dict]) -> str:
     columns = [
         "method",
+        "runs as",
         rows[0]["metric"],
         "change (points)",
         "size MB",
@@ -206,6 +214,7 @@ def report(rows: list[dict[str, Any]], pipeline_per_s: float, checks: list[dict]
     table = [
         [
             row["method"],
+            row.get("runs_as", ""),
             row["value"],
             row["change_points"],
             row["size_mb"],
@@ -217,7 +226,7 @@ def report(rows: list[dict[str, Any]], pipeline_per_s: float, checks: list[dict]
         ]
         for row in rows
     ]
-    table.append(["transformers.pipeline fp32", "", "", "", "", "", pipeline_per_s, "", 1.0])
+    table.append(["transformers.pipeline fp32", "", "", "", "", "", "", pipeline_per_s, "", 1.0])
     lines = [_harness.markdown_table(columns, table), ""]
     for check in checks:
         if not check["measured"]:

@@ -467,8 +467,8 @@ def compress(
     method: Annotated[
         str | None,
         typer.Option(
-            help="onnx, onnx-int8-dynamic, onnx-int8-static, torch-int8, prune-magnitude, "
-            "prune-heads or distill."
+            help="onnx, onnx-int8-dynamic, onnx-int8-static, torch-int8, openvino, "
+            "openvino-int8, prune-magnitude, prune-heads or distill."
         ),
     ] = None,
     sweep: Annotated[

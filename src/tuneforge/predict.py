@@ -28,6 +28,7 @@ from tuneforge.modeling import (
     load_tokenizer,
     resolve_model_source,
 )
+from tuneforge.openvino_runtime import OpenVinoTaskModel
 from tuneforge.run.info import TORCH_INT8, RunInfo, read_run_info
 from tuneforge.run.layout import INFO_FILE, MODEL_DIR
 from tuneforge.tasks import Task, get_task
@@ -38,7 +39,7 @@ from tuneforge.tasks._windows import encode_for_model
 class Predictor:
     """A loaded model with its tokenizer and task head, ready to predict."""
 
-    model: torch.nn.Module | OnnxTaskModel
+    model: torch.nn.Module | OnnxTaskModel | OpenVinoTaskModel
     tokenizer: Any
     task_type: str
     label_names: list[str]
@@ -68,7 +69,7 @@ class Predictor:
         if not features:
             return [], features
         pad_token_id = self.tokenizer.pad_token_id or 0
-        if isinstance(self.model, OnnxTaskModel):
+        if isinstance(self.model, OnnxTaskModel | OpenVinoTaskModel):
             rows = self.model.forward_logits(features, self.batch_size, pad_token_id)
         else:
             rows, _ = forward_logits(
@@ -109,8 +110,9 @@ def load_predictor(
     """Load the model of a finished run (a run folder, or its `model/` folder).
 
     The backend comes from the model folder's tuneforge.json: ``"backend": "onnxruntime"`` runs
-    its ``onnx_file`` with ONNX Runtime on the CPU; otherwise PyTorch, with Linear layers
-    quantised to int8 at load time when ``"quantization": "torch-int8-dynamic"``.
+    its ``onnx_file`` with ONNX Runtime on the CPU, ``"openvino"`` its OpenVINO IR on the CPU;
+    otherwise PyTorch, with Linear layers quantised to int8 at load time when
+    ``"quantization": "torch-int8-dynamic"``.
 
     Raises:
         RunError: the folder is not a finished run.
@@ -122,11 +124,15 @@ def load_predictor(
     info = read_run_info(model_dir)
     task = get_task(info.task)
     backend = info.backend
-    model: torch.nn.Module | OnnxTaskModel
+    model: torch.nn.Module | OnnxTaskModel | OpenVinoTaskModel
     if backend == "onnxruntime":
         # ONNX Runtime's CPU provider: quantised kernels and fused attention live there.
         torch_device = torch.device("cpu")
         model = OnnxTaskModel(model_dir / info.onnx_file)
+    elif backend == "openvino":
+        # The precision chosen (and timed) at compression: bf16 only on CPUs that compute it.
+        torch_device = torch.device("cpu")
+        model = OpenVinoTaskModel(model_dir, info.extra.get("openvino_precision", "f32"))
     else:
         int8 = info.quantization == TORCH_INT8
         # Dynamically quantised Linear layers only have CPU kernels.
@@ -136,7 +142,9 @@ def load_predictor(
             model = quantize_linear_int8(model)
         model.to(torch_device).eval()
     precision = _precision(info, backend, torch_device)
-    if precision == "bf16":
+    if backend == "openvino":
+        precision = "bf16" if model.precision == "bf16" else "fp32"  # what OpenVINO computes in
+    if precision == "bf16" and backend == "torch":
         # Weights held in bf16 instead of bf16 autocast over fp32 weights: autocast re-casts
         # every weight and casts activations around each LayerNorm in every batch. Measured on
         # the BBC News run (batch 32 x 128, 2 cores, AMX, 6 alternating runs): 133 vs 147 ms per

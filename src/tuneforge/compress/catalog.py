@@ -3,6 +3,7 @@
 from tuneforge.compress import (  # noqa: F401  (imported for their @register_method side effect)
     distill,
     heads,
+    openvino,
     prune,
     quantize,
 )

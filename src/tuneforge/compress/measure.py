@@ -15,10 +15,11 @@ import torch
 
 from tuneforge.data.records import Record
 from tuneforge.inference import OnnxTaskModel
+from tuneforge.openvino_runtime import OpenVinoTaskModel
 from tuneforge.predict import Predictor
 
 # Files that hold weights; the tokenizer and the JSON around them are the same for every variant.
-_WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".data", ".bin", ".pt")
+_WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".data", ".bin", ".pt", ".weights")
 THROUGHPUT_BATCH_SIZE = 32
 # Untimed passes before timing: the first calls allocate buffers and (ORT) pick kernels.
 _WARMUP_PASSES = 2
@@ -33,11 +34,14 @@ def weights_size_bytes(model_dir: Path) -> int:
     )
 
 
-def parameter_counts(model: torch.nn.Module | OnnxTaskModel) -> dict[str, int]:
+def parameter_counts(model: torch.nn.Module | OnnxTaskModel | OpenVinoTaskModel) -> dict[str, int]:
     """Total and non-zero parameters (torch: every weight; ONNX: every float or int8
-    initializer, where one int8 weight counts as one parameter, scales and zero points not)."""
+    initializer, where one int8 weight counts as one parameter, scales and zero points not;
+    OpenVINO: its weight constants)."""
     if isinstance(model, OnnxTaskModel):
         return _onnx_parameter_counts(model.path)
+    if isinstance(model, OpenVinoTaskModel):
+        return model.parameter_counts()
     tensors = [parameter.detach() for parameter in model.parameters()]
     for module in model.modules():
         # Dynamically quantised Linear layers keep packed int8 weights outside parameters().
@@ -123,6 +127,12 @@ def measure_predictor(
         "throughput_batch_size": batch_size,
         "measured_examples": len(records),
         "threads": torch.get_num_threads(),
-        "backend": "onnxruntime" if isinstance(predictor.model, OnnxTaskModel) else "torch",
+        "backend": _backend(predictor.model),
         "precision": predictor.precision,
     }
+
+
+def _backend(model: torch.nn.Module | OnnxTaskModel | OpenVinoTaskModel) -> str:
+    if isinstance(model, OnnxTaskModel):
+        return "onnxruntime"
+    return "openvino" if isinstance(model, OpenVinoTaskModel) else "torch"

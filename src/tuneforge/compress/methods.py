@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,9 @@ class CompressOptions(BaseModel):
     """onnx-int8-static: training texts run through the model to fix activation ranges."""
     per_channel: bool = False
     """int8 ONNX: one weight scale per output channel instead of per tensor."""
+    openvino_precision: Literal["auto", "f32", "bf16"] = "auto"
+    """openvino/openvino-int8: inference precision recorded for serving; auto: bf16 where the CPU
+    computes it natively (AMX, AVX512-BF16) and a timed test batch runs faster in it."""
     optimize_graph: bool = True
     """ONNX: fuse attention/LayerNorm/GELU with the ORT transformer optimizer before saving."""
     parity_tolerance: float = Field(1e-3, gt=0)

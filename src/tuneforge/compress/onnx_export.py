@@ -14,7 +14,7 @@ import inspect
 import io
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,18 @@ def model_input_names(model: torch.nn.Module, tokenizer: Any) -> tuple[str, ...]
     return tuple(name for name in MODEL_INPUTS if name in accepted and name in produced)
 
 
+def example_inputs(tokenizer: Any, max_seq_length: int) -> Any:
+    """A batch of 2 texts padded to 8 tokens, as torch tensors, to trace or export with: tracers
+    and torch.export specialise dimensions of size 0 or 1, so neither axis is 1."""
+    return tokenizer(
+        ["an example input for export", "another one"],
+        padding="max_length",
+        max_length=min(8, max_seq_length),
+        truncation=True,
+        return_tensors="pt",
+    )
+
+
 def export_onnx(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -124,14 +136,7 @@ def export_onnx(
     model = model.float().eval()
     _use_eager_attention(model)
     input_names = model_input_names(model, tokenizer)
-    # Example of batch 2 and length 8: torch.export specialises dimensions of size 0 or 1.
-    example = tokenizer(
-        ["an example input for export", "another one"],
-        padding="max_length",
-        max_length=min(8, max_seq_length),
-        truncation=True,
-        return_tensors="pt",
-    )
+    example = example_inputs(tokenizer, max_seq_length)
     batch = torch.export.Dim("batch")
     sequence = torch.export.Dim("sequence")
     # One entry per input, nested once because the wrapper takes them as *inputs.
@@ -170,6 +175,41 @@ def export_onnx(
     }
 
 
+def max_logit_difference(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    input_names: list[str],
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    max_seq_length: int,
+    texts: list[str] | None = None,
+) -> tuple[float, list[list[int]]]:
+    """The largest |logit difference| between ``run`` (an exported model fed int64 arrays by
+    input name) and PyTorch fp32 on batches of 1, 2 and 7 texts, short and long, and the
+    [batch, length] shapes checked. Token tasks compare real tokens only."""
+    texts = list(texts or _DEFAULT_TEXTS)
+    worst = 0.0
+    shapes = []
+    for size, length in ((1, 5), (2, max_seq_length), (7, 32), (7, max_seq_length)):
+        chosen = [texts[i % len(texts)] for i in range(size)]
+        encoded = tokenizer(
+            chosen,
+            padding=True,
+            truncation=True,
+            max_length=min(length, max_seq_length),
+            return_tensors="np",
+        )
+        feed = {name: encoded[name].astype(np.int64) for name in input_names}
+        exported_logits = np.asarray(run(feed), dtype=np.float32)
+        with torch.inference_mode():
+            torch_logits = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits
+        difference = np.abs(exported_logits - torch_logits.float().numpy())
+        if difference.ndim == 3:  # per-token logits: padded positions are never read
+            difference = difference[feed["attention_mask"].astype(bool)]
+        worst = max(worst, float(difference.max()))
+        shapes.append(list(feed["input_ids"].shape))
+    return worst, shapes
+
+
 def check_parity(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -186,29 +226,16 @@ def check_parity(
     """
     from tuneforge.inference import onnx_session
 
-    texts = list(texts or _DEFAULT_TEXTS)
     session = onnx_session(onnx_path)
     input_names = [node.name for node in session.get_inputs()]
-    worst = 0.0
-    shapes = []
-    for size, length in ((1, 5), (2, max_seq_length), (7, 32), (7, max_seq_length)):
-        chosen = [texts[i % len(texts)] for i in range(size)]
-        encoded = tokenizer(
-            chosen,
-            padding=True,
-            truncation=True,
-            max_length=min(length, max_seq_length),
-            return_tensors="np",
-        )
-        feed = {name: encoded[name].astype(np.int64) for name in input_names}
-        onnx_logits = session.run(["logits"], feed)[0]
-        with torch.inference_mode():
-            torch_logits = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits
-        difference = np.abs(onnx_logits - torch_logits.float().numpy())
-        if difference.ndim == 3:  # per-token logits: padded positions are never read
-            difference = difference[feed["attention_mask"].astype(bool)]
-        worst = max(worst, float(difference.max()))
-        shapes.append(list(feed["input_ids"].shape))
+    worst, shapes = max_logit_difference(
+        model,
+        tokenizer,
+        input_names,
+        lambda feed: session.run(["logits"], feed)[0],
+        max_seq_length,
+        texts,
+    )
     if worst > tolerance:
         Path(onnx_path).unlink(missing_ok=True)
         raise CompressionError(

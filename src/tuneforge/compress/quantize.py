@@ -210,8 +210,10 @@ class _CalibrationReader:
         self.position = 0
 
 
-def calibration_features(source: SourceRun, calibration_size: int) -> list[dict[str, Any]]:
-    """The first ``calibration_size`` encoded training examples (labels dropped).
+def calibration_features(
+    source: SourceRun, calibration_size: int, method: str = "onnx-int8-static"
+) -> list[dict[str, Any]]:
+    """``calibration_size`` encoded training examples spread over the split (labels dropped).
 
     Raises:
         CompressionError: the training split is empty or smaller than ``calibration_size``.
@@ -219,7 +221,7 @@ def calibration_features(source: SourceRun, calibration_size: int) -> list[dict[
     train = source.features("train")
     if len(train) < calibration_size:
         raise CompressionError(
-            f"onnx-int8-static calibrates on {calibration_size} training texts, but the training "
+            f"{method} calibrates on {calibration_size} training texts, but the training "
             f"split of {source.run_dir} has {len(train)} (data.source: "
             f"{source.config.data.source}). Lower calibration_size (--set calibration_size="
             f"{max(len(train), 1)}) or use onnx-int8-dynamic, which needs no calibration data."

@@ -75,7 +75,10 @@ def write_compressed_model_card(
     """model_card.md (and model/README.md) of a compressed run, with the trade-off table."""
     rows = tradeoff_rows(source.task_type, variants)
     info = source.info
-    backend = "ONNX Runtime" if report["method"].startswith("onnx") else "PyTorch"
+    method = report["method"].rsplit("+", 1)[-1]  # a chain runs with its last method's backend
+    backend = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}.get(
+        method.split("-", 1)[0], "PyTorch"
+    )
     details = "\n".join(
         f"- {key}: {value}" for key, value in report["details"].items() if _short(value)
     )

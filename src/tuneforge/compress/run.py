@@ -25,6 +25,7 @@ from tuneforge.compress.report import write_compressed_model_card
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 from tuneforge.inference import OnnxTaskModel, physical_cores
+from tuneforge.openvino_runtime import OpenVinoTaskModel
 from tuneforge.predict import Predictor, load_predictor
 from tuneforge.run import layout
 from tuneforge.run.layout import MODEL_DIR
@@ -77,6 +78,8 @@ def measure_variant(
     torch.set_num_threads(threads)
     if isinstance(predictor.model, OnnxTaskModel):
         predictor.model = OnnxTaskModel(predictor.model.path, threads)
+    elif isinstance(predictor.model, OpenVinoTaskModel):
+        predictor.model = predictor.model.with_threads(threads)
     timed = measurement_records(records, options.measure_examples)
     measurements = measure_predictor(predictor, run_dir / MODEL_DIR, timed, options.measure_repeats)
     return Variant(name, run_dir, metrics, measurements, details)

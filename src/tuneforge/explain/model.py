@@ -18,6 +18,7 @@ import torch
 from tuneforge.errors import ExplainError
 from tuneforge.explain.words import EncodedText, encode_words
 from tuneforge.inference import OnnxTaskModel, forward_logits
+from tuneforge.openvino_runtime import OpenVinoTaskModel
 
 if TYPE_CHECKING:
     from tuneforge.predict import Predictor
@@ -43,7 +44,7 @@ class ExplainModel:
 
     @property
     def has_gradients(self) -> bool:
-        return not isinstance(self.predictor.model, OnnxTaskModel)
+        return not isinstance(self.predictor.model, OnnxTaskModel | OpenVinoTaskModel)
 
     def encode(self, text: str) -> EncodedText:
         """The text as the model reads it (long texts: the first max_seq_length tokens)."""
@@ -63,7 +64,7 @@ class ExplainModel:
         ]
         predictor = self.predictor
         pad_token_id = self.tokenizer.pad_token_id or 0
-        if isinstance(predictor.model, OnnxTaskModel):
+        if isinstance(predictor.model, OnnxTaskModel | OpenVinoTaskModel):
             rows = predictor.model.forward_logits(features, predictor.batch_size, pad_token_id)
         else:
             rows, _ = forward_logits(
@@ -90,10 +91,15 @@ class ExplainModel:
             ExplainError: an ONNX run (no PyTorch weights to differentiate).
         """
         if not self.has_gradients:
+            runtime = (
+                "OpenVINO (tuneforge.json backend: openvino)"
+                if isinstance(self.predictor.model, OpenVinoTaskModel)
+                else "ONNX Runtime (tuneforge.json backend: onnxruntime)"
+            )
             raise ExplainError(
-                "integrated gradients needs a PyTorch model, and this run is served by ONNX "
-                "Runtime (tuneforge.json backend: onnxruntime). Use --method lime or --method "
-                "shap, or explain the PyTorch run it was compressed from."
+                f"integrated gradients needs a PyTorch model, and this run is served by {runtime}. "
+                "Use --method lime or --method shap, or explain the PyTorch run it was compressed "
+                "from."
             )
         if self._fp32 is None:
             self._fp32 = self._load_fp32()

@@ -26,10 +26,13 @@ from tuneforge.run.layout import CHECKPOINTS_DIR, INFO_FILE, METRICS_FILE, MODEL
 
 ARTIFACTS_DIR = "artifacts"
 STAGING_DIR = ".staging"
-WEIGHT_SUFFIXES = (".safetensors", ".onnx")
-# ONNX keeps large tensors in an external data file beside the graph (model.onnx.data): a weight
-# file too, checksummed like the others.
+# OpenVINO runs save their weights as openvino_model.weights (openvino_runtime.OPENVINO_WEIGHTS:
+# OpenVINO's default .bin suffix is refused below as a pickle suffix).
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".weights")
+# ONNX keeps large tensors in an external data file beside the graph (model.onnx.data), and an
+# OpenVINO IR its graph in openvino_model.xml beside the weights: checksummed like the weights.
 _EXTERNAL_DATA_SUFFIX = ".data"
+_OPENVINO_GRAPH_SUFFIX = ".xml"
 # Formats that unpickle on load and so can run arbitrary code: never admitted into a registry
 # that a server loads from (issue 4: "only safetensors weights are loaded; no pickle").
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -75,14 +78,15 @@ def run_files(run_dir: Path) -> list[Path]:
         )
     if not any(path.suffix in WEIGHT_SUFFIXES for path in weight_files(files)):
         raise RegistryError(
-            f"{run_dir / MODEL_DIR} has no {' or '.join(WEIGHT_SUFFIXES)} weight file."
+            f"{run_dir / MODEL_DIR} has no {', '.join(WEIGHT_SUFFIXES[:-1])} or "
+            f"{WEIGHT_SUFFIXES[-1]} weight file."
         )
     return files
 
 
 def weight_files(files: list[Path]) -> list[Path]:
     """The weight files among run files (relative paths): their checksums go into the lineage."""
-    suffixes = (*WEIGHT_SUFFIXES, _EXTERNAL_DATA_SUFFIX)
+    suffixes = (*WEIGHT_SUFFIXES, _EXTERNAL_DATA_SUFFIX, _OPENVINO_GRAPH_SUFFIX)
     return [path for path in files if path.parts[0] == MODEL_DIR and path.suffix in suffixes]
 
 

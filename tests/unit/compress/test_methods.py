@@ -22,6 +22,8 @@ def test_methods_registry_holds_every_method_of_issue_5() -> None:
         "onnx-int8-dynamic",
         "onnx-int8-static",
         "torch-int8",
+        "openvino",
+        "openvino-int8",
         "prune-magnitude",
         "prune-heads",
         "distill",

@@ -24,7 +24,9 @@ def test_store_refuses_pickle_weights(registry: Registry, run_copy: Path, suffix
 
 def test_store_refuses_model_without_safetensors(registry: Registry, run_copy: Path) -> None:
     (run_copy / "model" / "model.safetensors").unlink()
-    with pytest.raises(RegistryError, match=r"has no \.safetensors or \.onnx weight file"):
+    with pytest.raises(
+        RegistryError, match=r"has no \.safetensors, \.onnx or \.weights weight file"
+    ):
         registry.push(run_copy, "news-topic")
 
 
