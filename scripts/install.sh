@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 extras="builtin"
 # The tests cover the optional engines too (CI installs them through this flag).
 if [[ "${1:-}" == "--test" ]]; then
-  extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train,privacy,dp,explain"
+  extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train,privacy,dp,explain,umap"
 fi
 
 python="${PYTHON:-python3}"
