@@ -21,16 +21,27 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import _harness
 
+if TYPE_CHECKING:
+    from tuneforge.explain.faithfulness import FaithfulnessReport
+
 
 def measure_run(
-    run_dir: Path, n: int, methods: list[str], n_steps: int, samples: int, seed: int = 0
+    run_dir: Path,
+    n: int,
+    methods: list[str],
+    n_steps: int,
+    samples: int,
+    seed: int = 0,
+    on_partial: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Faithfulness report of one run on n texts of its test split."""
+    """Faithfulness report of one run on n texts of its test split; `on_partial` gets the
+    report of the texts done so far every 5 texts."""
     from tuneforge.explain import ExplainSettings, load_explain_model
     from tuneforge.explain.faithfulness import evaluate_faithfulness
     from tuneforge.run.layout import read_records
@@ -42,11 +53,19 @@ def measure_run(
         n_steps=n_steps, lime_samples=samples, shap_max_evals=samples, seed=seed
     )
     started = time.perf_counter()
-    report = evaluate_faithfulness(model, texts, methods, settings, show_progress=True)
-    result = report.to_json()
-    result["wall_s"] = time.perf_counter() - started
-    result["mean_words"] = sum(len(model.encode(t).word_spans) for t in texts) / len(texts)
-    return result
+    words = [len(model.encode(t).word_spans) for t in texts]
+
+    def as_result(report: FaithfulnessReport) -> dict[str, Any]:
+        result = report.to_json()
+        result["wall_s"] = time.perf_counter() - started
+        result["mean_words"] = sum(words[: report.texts]) / max(1, report.texts)
+        return result
+
+    partial = None if on_partial is None else (lambda report: on_partial(as_result(report)))
+    report = evaluate_faithfulness(
+        model, texts, methods, settings, show_progress=True, on_partial=partial
+    )
+    return as_result(report)
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -106,20 +125,33 @@ def main(argv: list[str] | None = None) -> int:
     methods = args.methods.split(",")
     results: dict[str, dict[str, Any]] = {}
     name = args.out or ("explain_faithfulness_quick" if args.quick else "explain_faithfulness")
-    for spec in args.run:
-        dataset, _, folder = spec.partition("=")
-        print(f"{dataset}: {n} texts, {', '.join(methods)}", file=sys.stderr)
-        results[dataset] = measure_run(Path(folder), n, methods, args.n_steps, samples)
+
+    def write(partial: bool) -> Path:
         payload = {
             "texts_per_run": n,
             "n_steps": args.n_steps,
             "samples": samples,
             "runs": {spec.partition("=")[0]: spec.partition("=")[2] for spec in args.run},
             "results": results,
+            "partial": partial,
             "machine": _harness.machine_info(),
         }
-        # Written after each run: a long benchmark stopped midway keeps what it measured.
-        path = _harness.write_results(name, payload)
+        return _harness.write_results(name, payload)
+
+    for spec in args.run:
+        dataset, _, folder = spec.partition("=")
+        print(f"{dataset}: {n} texts, {', '.join(methods)}", file=sys.stderr)
+
+        def keep(result: dict[str, Any], dataset: str = dataset) -> None:
+            # Written every few texts: a long benchmark stopped midway keeps what it measured.
+            results[dataset] = result
+            write(partial=True)
+            print(f"{dataset}: {result['texts']} texts done", file=sys.stderr, flush=True)
+
+        results[dataset] = measure_run(
+            Path(folder), n, methods, args.n_steps, samples, on_partial=keep
+        )
+        path = write(partial=False)
         print(table({dataset: results[dataset]}), file=sys.stderr)
     print(table(results))
     print(f"wrote {path}", file=sys.stderr)

@@ -14,7 +14,7 @@ venv="${VENV:-.venv}"
 extras="builtin"
 # The tests cover the optional engines too (CI installs them through these flags).
 case "${1:-}" in
-  --test) extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train,privacy,dp,explain,openvino" ;;
+  --test) extras="builtin,test,search,search-dashboard,tracking,ray-tune,ray-train,privacy,dp,explain,umap,openvino" ;;
   --federated) extras="builtin,test,dp,federated" ;;
 esac
 

@@ -599,7 +599,11 @@ def explain(
         typer.Option(help="ig, lime, shap or all (default ig; all with --faithfulness)."),
     ] = None,
     target: Annotated[
-        str | None, typer.Option(help="The label to explain (default: the predicted one; all).")
+        str | None,
+        typer.Option(
+            help="The label to explain (default: the predicted one; all). NER: an entity type "
+            "(default: every predicted span)."
+        ),
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Write a highlighted HTML page.")] = None,
     faithfulness: Annotated[

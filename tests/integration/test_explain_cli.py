@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from _configs import bbc_run, run_cli
+from _configs import bbc_run, run_cli, task_run
 
 pytestmark = pytest.mark.integration
 
@@ -109,20 +110,84 @@ def test_explain_cli_user_errors_exit_2(run_dir: Path, tmp_path) -> None:
 def test_explain_served_answers_200_with_a_key_and_401_without(run_dir: Path, tmp_path) -> None:
     from fastapi.testclient import TestClient
 
-    from tuneforge.registry import open_registry
-    from tuneforge.serve import create_app
-
-    registry = open_registry(tmp_path / "registry")
-    registry.push(run_dir, "news", stage="production")
-    _, key = registry.create_key("acme", ["*"])
+    app, headers = _served(run_dir, "news", tmp_path)
     body = {"inputs": ["The striker scored twice."], "method": "ig", "n_steps": 8}
-    with TestClient(create_app(registry=registry)) as client:
-        response = client.post(
-            "/v1/models/news/explain", json=body, headers={"Authorization": f"Bearer {key}"}
-        )
+    with TestClient(app) as client:
+        response = client.post("/v1/models/news/explain", json=body, headers=headers)
         assert response.status_code == 200, response.text
         explanation = response.json()["explanations"][0]
         assert explanation["words"] == ["The", "striker", "scored", "twice", "."]
         unauthorised = client.post("/v1/models/news/explain", json=body)
         assert unauthorised.status_code == 401
         assert unauthorised.json()["error"]["code"] == "unauthorized"
+
+
+def _served(run_dir: Path, name: str, tmp_path: Path) -> tuple[Any, dict[str, str]]:
+    """An app serving the run as `name` (production), and the headers of a key for it."""
+    from tuneforge.registry import open_registry
+    from tuneforge.serve import create_app
+
+    registry = open_registry(tmp_path / "registry")
+    registry.push(run_dir, name, stage="production")
+    _, key = registry.create_key("acme", ["*"])
+    return create_app(registry=registry), {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def ner_run_dir(
+    tmp_path_factory: pytest.TempPathFactory, bbc_news_dir: Path, wnut16_file: Path
+) -> Path:
+    return task_run(tmp_path_factory, "ner", {"bbc": bbc_news_dir, "wnut": wnut16_file})
+
+
+def test_explain_cli_ner_explains_each_entity_span(ner_run_dir: Path, tmp_path) -> None:
+    # A 1-layer run of a few steps finds few entities, if any: the checks hold for every span
+    # found (the toy tagger's unit tests check which word each method ranks first).
+    text = "Barack Obama visited London and Paris with Apple executives"
+    page = tmp_path / "ner.html"
+    result = run_cli(
+        "explain",
+        str(ner_run_dir),
+        "--text",
+        text,
+        "--method",
+        "all",
+        "--html",
+        str(page),
+        *CHEAP,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    [explained] = json.loads(result.stdout)
+    assert explained["words"] == text.split()
+    keys = [entity["key"] for entity in explained["prediction"]["entities"]]
+    assert set(explained["attributions"]) == {"ig", "lime", "shap"}
+    for attribution in explained["attributions"].values():
+        assert list(attribution["targets"]) == keys
+        assert all(
+            len(scores) == len(explained["words"]) for scores in attribution["targets"].values()
+        )
+    html = page.read_text(encoding="utf-8")
+    assert html.count('class="w span"') >= 3 * len(keys)
+    assert ("no entity found" in html) == (not keys)
+    refused = run_cli("explain", str(ner_run_dir), "--faithfulness", "--n", "2", cwd=tmp_path)
+    assert refused.returncode == 2 and "explained per entity span" in refused.stderr
+    refused = run_cli("embed-map", str(ner_run_dir), cwd=tmp_path)
+    assert refused.returncode == 2 and "reads each token" in refused.stderr
+
+
+def test_explain_served_ner_answers_spans(ner_run_dir: Path, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    app, headers = _served(ner_run_dir, "tags", tmp_path)
+    body = {"inputs": ["Obama visited London"], "method": "lime", "samples": 20}
+    with TestClient(app) as client:
+        response = client.post("/v1/models/tags/explain", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        [explanation] = response.json()["explanations"]
+        assert explanation["words"] == ["Obama", "visited", "London"]
+        keys = [entity["key"] for entity in explanation["prediction"]["entities"]]
+        assert list(explanation["attributions"]["lime"]["targets"]) == keys
+        body["target"] = "no-such-type"
+        unknown = client.post("/v1/models/tags/explain", json=body, headers=headers)
+        assert unknown.status_code == 422 and "not an entity type" in unknown.text

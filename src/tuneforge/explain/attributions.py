@@ -122,8 +122,13 @@ def explain_text(
     target: str | None = None,
     settings: ExplainSettings | None = None,
 ) -> dict[str, Any]:
-    """Word attributions of one text by each method, with the prediction they explain."""
+    """Word attributions of one text by each method, with the prediction they explain (NER:
+    one explanation per predicted entity span, `target` an entity type; explain/entities.py)."""
     settings = settings or ExplainSettings()
+    if not model.predictor.task.sequence_level:
+        from tuneforge.explain.entities import explain_entities
+
+        return explain_entities(model, text, methods, target, settings)
     encoded = model.encode(text)
     scores = model.scores_of_ids([encoded.input_ids])[0]
     targets = resolve_targets(target, model, scores)

@@ -88,6 +88,11 @@ def _faithfulness(
     from tuneforge.explain.report import EXPLANATIONS_DIR, faithfulness_markdown, write_faithfulness
     from tuneforge.run.layout import SPLITS_DIR, read_records
 
+    if not model.predictor.task.sequence_level:
+        raise ExplainError(
+            "--faithfulness ranks methods on one score per text; a NER run is explained per "
+            "entity span (--text or --input), and its faithfulness is not measured yet."
+        )
     test_path = Path(run_dir) / SPLITS_DIR / "test.jsonl"
     if not test_path.is_file():
         raise RunError(f"{run_dir} has no {SPLITS_DIR}/test.jsonl to measure faithfulness on.")

@@ -113,6 +113,11 @@ def embed_map_command(
     records = read_records(path)
     model = load_explain_model(run_dir)
     task, names = model.predictor.task, model.output_names
+    if not task.sequence_level:
+        raise ExplainError(
+            "embed-map draws one point per text from the head's input, and the head of this "
+            f"{task.name} run reads each token: use a classification, multilabel or regression run."
+        )
     texts = [record.text for record in records]
     vectors, logits = sentence_representations(model, texts)
     predictions = task.predict(logits, texts, [{}] * len(texts), names, model.predictor.metadata)

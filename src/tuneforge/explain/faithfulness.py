@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,13 +179,26 @@ def evaluate_faithfulness(
     settings: Any = None,
     random_rankings: int = 5,
     show_progress: bool = False,
+    on_partial: Callable[[FaithfulnessReport], None] | None = None,
+    partial_every: int = 5,
 ) -> FaithfulnessReport:
-    """Explain each text with each method (predicted class) and score the rankings."""
+    """Explain each text with each method (predicted class) and score the rankings.
+
+    Args:
+        on_partial: called with the report of the texts scored so far every `partial_every`
+            texts, so that a long measurement stopped midway keeps what it measured.
+    """
     from tuneforge.explain.attributions import ExplainSettings, explain_with, progress_bar
 
     settings = settings or ExplainSettings()
     seconds = dict.fromkeys(methods, 0.0)
-    per_text = []
+    per_text: list[TextFaithfulness] = []
+
+    def report() -> FaithfulnessReport:
+        result = summarize(per_text, seconds)
+        result.settings = {**vars(settings), "random_rankings": random_rankings}
+        return result
+
     with progress_bar(len(texts) * len(methods), "faithfulness", show_progress) as advance:
         for index, text in enumerate(texts):
             encoded = model.encode(text)
@@ -212,6 +225,6 @@ def evaluate_faithfulness(
                     seed=settings.seed + index,
                 )
             )
-    report = summarize(per_text, seconds)
-    report.settings = {**vars(settings), "random_rankings": random_rankings}
-    return report
+            if on_partial is not None and len(per_text) % partial_every == 0:
+                on_partial(report())
+    return report()

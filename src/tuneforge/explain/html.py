@@ -9,7 +9,7 @@ shown as text, never run.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ h1{font-size:1.4em} h2{font-size:1.1em;margin-top:2em}
 .meta{color:#555;font-size:.9em;margin-bottom:.5em}
 .words{line-height:2em;font-size:1.05em}
 .w{padding:.15em .1em;border-radius:3px}
+.span{outline:2px solid #222;outline-offset:1px}
 .view{margin:.6em 0} .view b{display:inline-block;min-width:9em;font-size:.9em}
 details summary{cursor:pointer;color:#555;font-size:.9em}
 table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:.3em .6em}
@@ -27,16 +28,23 @@ table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding
 """
 
 
-def word_spans_html(text: str, spans: Sequence[Sequence[int]], scores: Sequence[float]) -> str:
-    """The text with each word in a span coloured by its score (title: the score)."""
+def word_spans_html(
+    text: str,
+    spans: Sequence[Sequence[int]],
+    scores: Sequence[float],
+    outlined: Collection[int] = (),
+) -> str:
+    """The text with each word in a span coloured by its score (title: the score); the words
+    in `outlined` (an explained NER span) are framed."""
     peak = max((abs(s) for s in scores), default=0.0) or 1.0
     parts, position = [], 0
-    for (start, end), score in zip(spans, scores, strict=True):
+    for index, ((start, end), score) in enumerate(zip(spans, scores, strict=True)):
         parts.append(html.escape(text[position:start]))
         alpha = min(1.0, abs(score) / peak)
         rgb = "214,39,40" if score > 0 else "31,119,180"
+        kind = "w span" if index in outlined else "w"
         parts.append(
-            f'<span class="w" style="background:rgba({rgb},{alpha:.2f})" '
+            f'<span class="{kind}" style="background:rgba({rgb},{alpha:.2f})" '
             f'title="{score:+.4f}">{html.escape(text[start:end])}</span>'
         )
         position = end
@@ -80,6 +88,40 @@ def _card(index: int, result: dict[str, Any]) -> str:
     return f'<div class="card"><div class="meta">{meta}</div>{"".join(views)}</div>'
 
 
+def _entity_card(index: int, result: dict[str, Any]) -> str:
+    """A NER text: one highlighted view per method and explained span, the span framed."""
+    entities = {entity["key"]: entity for entity in result["prediction"]["entities"]}
+    found = ", ".join(
+        f"<b>{html.escape(e['text'])}</b> ({html.escape(e['entity'])})" for e in entities.values()
+    )
+    meta = (
+        f"#{index + 1} · "
+        + (f"entities: {found}" if entities else "no entity found")
+        + (" · truncated to the model's input" if result.get("truncated") else "")
+    )
+    views = []
+    for method, attribution in result["attributions"].items():
+        for key, scores in attribution["targets"].items():
+            entity = entities[key]
+            framed = {
+                word
+                for word, (start, end) in enumerate(result["spans"])
+                if start >= entity["start"] and end <= entity["end"]
+            }
+            words = word_spans_html(result["text"], result["spans"], scores, framed)
+            delta = attribution.get("convergence_delta", {}).get(key)
+            extra = "" if delta is None else f" · IG convergence delta {delta:.4f}"
+            views.append(
+                f'<div class="view"><b>{html.escape(method)} → {html.escape(entity["entity"])}'
+                f'</b><span class="words">{words}</span><div class="meta">'
+                f"span score {result['scores'][key]:.3f}{extra}</div></div>"
+            )
+        views.append(
+            f'<div class="meta">{html.escape(method)}: {attribution["seconds"]:.2f} s</div>'
+        )
+    return f'<div class="card"><div class="meta">{meta}</div>{"".join(views)}</div>'
+
+
 def faithfulness_table_html(faithfulness: dict[str, Any]) -> str:
     """The ranked methods with comprehensiveness, sufficiency and their gains over random."""
     rows = []
@@ -103,11 +145,15 @@ def attribution_page(
 ) -> str:
     """The whole page: a legend, the faithfulness table if computed, a card per text."""
     legend = (
-        '<div class="legend"><span style="background:rgba(214,39,40,.7)">towards the class'
-        '</span><span style="background:rgba(31,119,180,.7)">away from it</span> '
+        '<div class="legend"><span style="background:rgba(214,39,40,.7)">towards the class '
+        "(NER: the framed span's entity type)</span>"
+        '<span style="background:rgba(31,119,180,.7)">away from it</span> '
         "hover a word for its score</div>"
     )
-    body = "".join(_card(index, result) for index, result in enumerate(results))
+    body = "".join(
+        (_entity_card if "entities" in result["prediction"] else _card)(index, result)
+        for index, result in enumerate(results)
+    )
     table = faithfulness_table_html(faithfulness) if faithfulness else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

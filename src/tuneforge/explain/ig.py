@@ -8,6 +8,7 @@ BERT tutorial). Attributions explain the target's *logit*: softmax saturates, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +33,17 @@ def integrated_gradients(
     target: int,
     n_steps: int = 50,
     internal_batch_size: int = 16,
+    outputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> TokenAttribution:
-    """IG of the target's logit with respect to each token's word embedding.
+    """IG of the target's logit (or of `outputs(logits)[:, target]`) with respect to each
+    token's word embedding.
 
     Args:
         n_steps: Riemann steps along the path (Gauss-Legendre in Captum); 50 keeps the delta
             small on BERT-size models (Sundararajan et al. suggest 20-300).
         internal_batch_size: path points per forward pass; bounds memory, not the result.
+        outputs: maps the model's logits to the explained outputs, differentiably (NER: one
+            score per entity span, explain/entities.py); None explains the logits themselves.
     """
     captum_attr = require("captum.attr", "captum")
     net = model.differentiable()
@@ -49,7 +54,8 @@ def integrated_gradients(
     attention_mask = torch.ones_like(input_ids)
 
     def target_logits(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return net(input_ids=ids, attention_mask=mask).logits.float()
+        logits = net(input_ids=ids, attention_mask=mask).logits.float()
+        return logits if outputs is None else outputs(logits)
 
     explainer = captum_attr.LayerIntegratedGradients(target_logits, net.get_input_embeddings())
     attributions, delta = explainer.attribute(

@@ -8,7 +8,7 @@ and it works for PyTorch and ONNX runs alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,12 +23,16 @@ def lime_word_scores(
     targets: Sequence[int],
     num_samples: int = 500,
     seed: int = 0,
+    scores_without: Callable[[list[list[int]]], np.ndarray] | None = None,
 ) -> dict[int, np.ndarray]:
     """LIME's linear-surrogate weight of each word, per target output.
 
     Args:
         num_samples: perturbed texts scored per explanation (lime's default 5,000 costs ten
             times as much; 500 ranks the top words the same on our sentence set in spot checks).
+        scores_without: the outputs (n, outputs) with each list of word indices removed; by
+            default the words' sub-tokens are deleted and the model's explained scores taken
+            (NER masks them instead: explain/entities.py).
     """
     lime_text = require("lime.lime_text", "lime")
     n_words = len(encoded.word_spans)
@@ -36,12 +40,17 @@ def lime_word_scores(
         return {target: np.zeros(0) for target in targets}
     placeholders = " ".join(f"w{index}" for index in range(n_words))
 
+    def deleted(removed: list[list[int]]) -> np.ndarray:
+        return model.scores_of_ids([encoded.ids_without(words) for words in removed])
+
+    score = scores_without or deleted
+
     def predict(samples: list[str]) -> np.ndarray:
-        sequences = []
+        removed = []
         for sample in samples:
             kept = {int(token[1:]) for token in sample.split() if token.startswith("w")}
-            sequences.append(encoded.ids_without([i for i in range(n_words) if i not in kept]))
-        return model.scores_of_ids(sequences)
+            removed.append([i for i in range(n_words) if i not in kept])
+        return score(removed)
 
     explainer = lime_text.LimeTextExplainer(
         split_expression=r"\s+", bow=False, mask_string="", random_state=seed

@@ -50,10 +50,9 @@ class ExplainModel:
         """The text as the model reads it (long texts: the first max_seq_length tokens)."""
         return encode_words(self.tokenizer, text, self.predictor.max_seq_length)
 
-    def scores_of_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Explained scores (n, outputs) of token id sequences, in batches of the predictor."""
-        if not sequences:
-            return np.zeros((0, len(self.output_names)))
+    def logits_of_ids(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """The model's logits of token id sequences, in batches of the predictor: (outputs,)
+        per sequence, or (length, tags) for token tasks."""
         features = [
             {
                 "input_ids": list(ids),
@@ -65,19 +64,24 @@ class ExplainModel:
         predictor = self.predictor
         pad_token_id = self.tokenizer.pad_token_id or 0
         if isinstance(predictor.model, OnnxTaskModel | OpenVinoTaskModel):
-            rows = predictor.model.forward_logits(features, predictor.batch_size, pad_token_id)
-        else:
-            rows, _ = forward_logits(
-                predictor.model,
-                features,
-                predictor.batch_size,
-                pad_token_id,
-                predictor.device,
-                predictor.precision,
-            )
-        logits = torch.from_numpy(np.stack(rows)).float()
+            return predictor.model.forward_logits(features, predictor.batch_size, pad_token_id)
+        rows, _ = forward_logits(
+            predictor.model,
+            features,
+            predictor.batch_size,
+            pad_token_id,
+            predictor.device,
+            predictor.precision,
+        )
+        return rows
+
+    def scores_of_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """Explained scores (n, outputs) of token id sequences, in batches of the predictor."""
+        if not sequences:
+            return np.zeros((0, len(self.output_names)))
+        logits = torch.from_numpy(np.stack(self.logits_of_ids(sequences))).float()
         with torch.no_grad():
-            return predictor.task.explained_scores(logits).numpy().astype(np.float64)
+            return self.predictor.task.explained_scores(logits).numpy().astype(np.float64)
 
     def scores_of_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Explained scores (n, outputs) of raw texts (tokenised and truncated like the model)."""
@@ -125,10 +129,10 @@ class ExplainModel:
 
 
 def load_explain_model(run_dir: str | Path, batch_size: int = 64) -> ExplainModel:
-    """Load a run for explaining (CPU; refuses per-token tasks such as NER early)."""
+    """Load a run for explaining (CPU). NER runs are explained per entity span
+    (explain/entities.py)."""
     from tuneforge.predict import load_predictor
 
     run_dir = Path(run_dir)
     predictor = load_predictor(run_dir, device="cpu", batch_size=batch_size)
-    predictor.task.explained_scores(torch.zeros(1, max(1, len(predictor.label_names))))
     return ExplainModel(predictor=predictor, model_dir=run_dir)

@@ -7,7 +7,7 @@ batched, not shap's transformers pipeline wrapper, so any tuneforge run (PyTorch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -56,3 +56,34 @@ def _align_to_tokens(
             f"tokenizer into {len(encoded.input_ids)}: SHAP cannot explain this tokenizer."
         )
     return values
+
+
+def shap_masked_id_scores(
+    model: ExplainModel,
+    encoded: EncodedText,
+    predict_ids: Callable[[np.ndarray], np.ndarray],
+    output_names: Sequence[str],
+    max_evals: int = 500,
+) -> np.ndarray:
+    """Partition SHAP values per token (tokens, outputs) where hidden tokens become [MASK] in
+    place: the Text masker hands `predict_ids` token id rows of the text's own length
+    (output_type="token_ids"), so outputs tied to token positions (NER spans) stay defined."""
+    shap = require("shap", "shap")
+    tokenizer = model.tokenizer
+    if list(tokenizer(encoded.text)["input_ids"]) != list(encoded.input_ids):
+        # The masker tokenises the raw text; the words were tokenised one by one.
+        raise ExplainError(
+            "SHAP cannot explain this NER run: its tokenizer splits the text differently from "
+            "the words it tags. Use --method ig or --method lime."
+        )
+    masker = shap.maskers.Text(tokenizer, output_type="token_ids")
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return predict_ids(np.asarray(rows, dtype=np.int64).tolist())
+
+    explainer = shap.explainers.Partition(predict, masker, output_names=list(output_names))
+    result = explainer(
+        [encoded.text], max_evals=max_evals, batch_size=model.predictor.batch_size, silent=True
+    )
+    values = np.asarray(result.values[0], dtype=np.float64)
+    return _align_to_tokens(values, result.data[0], encoded, model)

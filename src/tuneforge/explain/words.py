@@ -6,7 +6,8 @@ compared, ranked and erased the same way (explain/faithfulness.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,15 @@ class EncodedText:
             if word is None or word not in removed
         ]
 
+    def ids_masked(self, removed_words: Sequence[int], mask_token_id: int) -> list[int]:
+        """The token ids with every sub-token of `removed_words` replaced by `mask_token_id`:
+        the other tokens keep their positions (NER spans are scored where they stand)."""
+        removed = set(removed_words)
+        return [
+            mask_token_id if word is not None and word in removed else token
+            for token, word in zip(self.input_ids, self.word_of_token, strict=True)
+        ]
+
 
 def encode_words(tokenizer: Any, text: str, max_seq_length: int) -> EncodedText:
     """Tokenise `text` as the model reads it (truncated) and group the tokens into words.
@@ -58,13 +68,39 @@ def encode_words(tokenizer: Any, text: str, max_seq_length: int) -> EncodedText:
             continue
         span = spans.setdefault(word, [start, end])
         span[0], span[1] = min(span[0], start), max(span[1], end)
-    order = sorted(spans)
+    return _grouped(text, encoding["input_ids"], word_ids, spans)
+
+
+def encode_whitespace_words(tokenizer: Any, text: str, max_seq_length: int) -> EncodedText:
+    """Tokenise `text` the way NER runs read it: split at whitespace, then each word on its own
+    (is_split_into_words, as tasks/ner.py encodes), so words are the ones the model tags."""
+    matches = list(re.finditer(r"\S+", text))
+    encoding = tokenizer(
+        [match.group() for match in matches],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_seq_length,
+    )
+    word_ids = encoding.word_ids()
+    spans = {word: matches[word].span() for word in word_ids if word is not None}
+    return _grouped(text, encoding["input_ids"], word_ids, spans)
+
+
+def _grouped(
+    text: str,
+    input_ids: Sequence[int],
+    word_ids: Sequence[int | None],
+    span_of_word: Mapping[int, Sequence[int]],
+) -> EncodedText:
+    """The EncodedText of a tokenisation, word indices renumbered densely (a word with no token,
+    such as a lone control character, leaves no gap) and the text cut after the last word."""
+    order = sorted(span_of_word)
     index_of = {word: position for position, word in enumerate(order)}
-    word_spans = [(spans[word][0], spans[word][1]) for word in order]
+    word_spans = [(span_of_word[word][0], span_of_word[word][1]) for word in order]
     cut = word_spans[-1][1] if word_spans else 0
     return EncodedText(
         text=text[:cut],
-        input_ids=list(encoding["input_ids"]),
+        input_ids=list(input_ids),
         word_of_token=[None if word is None else index_of[word] for word in word_ids],
         word_spans=word_spans,
     )

@@ -27,7 +27,9 @@ class ExplainRequest(BaseModel):
     )
     method: Literal["ig", "lime", "shap"] = "ig"
     target: str | None = Field(
-        None, description="The label to explain; default the predicted one; `all`: every label."
+        None,
+        description="The label to explain; default the predicted one; `all`: every label. "
+        "NER runs: an entity type; default every predicted entity span.",
     )
     n_steps: int = Field(50, ge=1, le=1000, description="Integrated-gradients steps.")
     samples: int = Field(
@@ -41,7 +43,8 @@ class ExplainResponse(BaseModel):
     method: str
     explanations: list[dict[str, Any]] = Field(
         description="Per text: text (as the model reads it), prediction, words, spans and "
-        "attributions[method].targets[label] = one score per word."
+        "attributions[method].targets[label] = one score per word. NER: prediction is the "
+        "entities found, each with a key, and targets[key] explains that entity span."
     )
     request_id: str
 

@@ -253,8 +253,9 @@ class NerTask(TaskDefaults):
 
     def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
         raise ExplainError(
-            "explanations of NER runs (per entity span) are not supported yet: tuneforge "
-            "explain works on classification, multilabel and regression runs."
+            "a NER run has no single score per text: it is explained per entity span "
+            "(tuneforge explain --text), and --faithfulness and embed-map work on "
+            "classification, multilabel and regression runs."
         )
 
 

@@ -43,3 +43,25 @@ def toy_texts(count: int, seed: int) -> list[tuple[str, int]]:
             words.insert(rng.randint(0, len(words)), TRIGGER)
         rows.append((" ".join(words), label))
     return rows
+
+
+NER_TRIGGER = "in"
+NER_TAGS = ["O", "B-loc", "I-loc"]
+
+
+def toy_ner_sentences(count: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    """(words, tags): 5-9 filler words; in half, "in" inserted before one of them, which is then
+    a B-loc. The entity word itself carries no information (fillers appear everywhere): only the
+    word before it decides."""
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(5, 9))]
+        tags = ["O"] * len(words)
+        if index % 2:
+            at = rng.randint(0, len(words) - 1)
+            words.insert(at, NER_TRIGGER)
+            tags.insert(at, "O")
+            tags[at + 1] = "B-loc"
+        rows.append((words, tags))
+    return rows

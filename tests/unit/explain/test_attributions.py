@@ -71,3 +71,25 @@ def test_attributions_target_by_label_and_unknown_label(toy_model) -> None:
     assert resolve_targets("all", toy_model, scores) == [0, 1]
     with pytest.raises(ExplainError, match="not a label"):
         resolve_targets("nope", toy_model, scores)
+
+
+def test_attributions_hundred_texts_show_a_progress_bar(toy_model, monkeypatch) -> None:
+    # `tuneforge explain --input` calls explain_texts with show_progress=True.
+    import io
+
+    from rich.console import Console
+
+    from tuneforge import console as console_module
+    from tuneforge.explain.attributions import explain_texts
+
+    stream = io.StringIO()
+    monkeypatch.setattr(
+        console_module, "console", Console(file=stream, force_terminal=True, width=120)
+    )
+    texts = [text for text, _ in toy_texts(100, seed=5)]
+    results = explain_texts(
+        toy_model, texts, ["lime"], settings=ExplainSettings(lime_samples=10), show_progress=True
+    )
+    assert len(results) == 100
+    shown = stream.getvalue()
+    assert "explaining" in shown and "100/100" in shown and "━" in shown

@@ -98,3 +98,20 @@ def test_faithfulness_on_the_toy_model_beats_random(toy_model) -> None:
         assert report.methods[method]["comprehensiveness_gain"] > 0.1
         assert report.methods[method]["sufficiency_gain"] > 0.1
     assert report.to_json()["ranking"][0] in {"ig", "lime"}
+
+
+def test_faithfulness_partial_reports_cover_the_texts_done(toy_model) -> None:
+    from tuneforge.explain.attributions import ExplainSettings
+
+    from ._toy import toy_texts
+
+    texts = [text for text, _ in toy_texts(5, seed=5)]
+    partial: list = []
+    settings = ExplainSettings(lime_samples=30)
+    final = evaluate_faithfulness(
+        toy_model, texts, ["lime"], settings, on_partial=partial.append, partial_every=2
+    )
+    assert [report.texts for report in partial] == [2, 4] and final.texts == 5
+    first_two = evaluate_faithfulness(toy_model, texts[:2], ["lime"], settings)
+    for key in ("comprehensiveness", "sufficiency", "faithfulness"):
+        assert partial[0].methods["lime"][key] == pytest.approx(first_two.methods["lime"][key])

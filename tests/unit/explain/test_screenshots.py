@@ -73,3 +73,22 @@ def test_screenshot_embedding_map_points_and_hover(browser, tmp_path):
     assert tip.is_visible()
     assert "text number 3 <i>x</i>" in tip.inner_text()
     page.screenshot(path=str(_shots(tmp_path) / "embedding_map.png"), full_page=True)
+
+
+def test_screenshot_ner_report_frames_each_explained_span(toy_ner_model, browser, tmp_path):
+    texts = ["the car in river and blue", "night in city"]
+    results = explain_texts(toy_ner_model, texts, ["ig", "lime"], None, ExplainSettings(16, 8, 100))
+    page_path = write_attribution_page(tmp_path / "ner.html", results, "Toy NER explanations")
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(page_path.as_uri())
+    framed = page.locator("span.w.span")
+    # one explained span per text (the word after "in"), two methods
+    assert [framed.nth(i).inner_text() for i in range(framed.count())] == [
+        "river",
+        "river",
+        "city",
+        "city",
+    ]
+    assert framed.first.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    assert page.locator("span.w").count() == 2 * sum(len(r["words"]) for r in results)
+    page.screenshot(path=str(_shots(tmp_path) / "ner_report.png"), full_page=True)

@@ -1,4 +1,4 @@
-"""Attributions for every sequence-level task; NER says it is not supported yet."""
+"""Attributions for every sequence-level task; a NER run has no single score per text."""
 
 from __future__ import annotations
 
@@ -50,7 +50,18 @@ def test_tasks_sequence_level_runs_are_explained(minilm_path: Path, task_type: s
         assert 0 < sum(result["scores"].values()) < 3
 
 
-def test_tasks_ner_is_refused_with_a_clear_error(minilm_path: Path) -> None:
+def test_tasks_ner_has_no_score_per_text_but_spans_explain(minilm_path: Path) -> None:
     model = _model(minilm_path, "ner")
-    with pytest.raises(ExplainError, match=r"NER .* not supported yet"):
+    with pytest.raises(ExplainError, match=r"NER run has no single score per text"):
         model.predictor.task.explained_scores(torch.zeros(1, 3))
+    # An untrained head tags at random: whatever spans it finds are explained word by word.
+    settings = ExplainSettings(n_steps=8, lime_samples=40, shap_max_evals=40)
+    result = explain_text(
+        model, "Alice flew to Paris on Monday", ["ig", "lime", "shap"], None, settings
+    )
+    keys = [entity["key"] for entity in result["prediction"]["entities"]]
+    assert set(result["scores"]) == set(keys)
+    for attribution in result["attributions"].values():
+        assert list(attribution["targets"]) == keys
+        for scores in attribution["targets"].values():
+            assert len(scores) == len(result["words"]) == 6 and np.isfinite(scores).all()
