@@ -4,7 +4,7 @@ membership-inference attack learns from each model.
 
     python -m benchmarks.privacy [--dataset rt_sentences|bbc_news] [--rows 8000]
         [--contenders lora:none lora:8 lora:3 full:none full:8] [--epochs 3]
-        [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
+        [--private-epochs 10] [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
         [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
 
 A contender is adaptation:epsilon (none = non-private). Each one is a `tuneforge train` child
@@ -64,7 +64,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
     config["model"] = {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers}
     private = epsilon != "none"
     training = dict((PRIVATE_TRAINING if private else NON_PRIVATE_TRAINING)[adaptation])
-    training.update({"epochs": args.epochs, "seed": 42, "warmup_ratio": 0.1})
+    epochs = args.private_epochs if private and args.private_epochs else args.epochs
+    training.update({"epochs": epochs, "seed": 42, "warmup_ratio": 0.1})
     config["training"] = training
     config["adaptation"] = {"method": adaptation}
     if adaptation == "full":
@@ -77,7 +78,9 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
             "batch_size": PRIVATE_BATCH,
             "max_grad_norm": MAX_GRAD_NORM,
         }
-    config["output"] = {"dir": str(out), "run_name": contender.replace(":", "-eps")}
+    # The name carries the epochs: --reuse never picks up a run trained for another length.
+    name = f"{contender.replace(':', '-eps')}-e{epochs:g}"
+    config["output"] = {"dir": str(out), "run_name": name}
     return config
 
 
@@ -111,7 +114,7 @@ def run_contender(args: argparse.Namespace, data: Path | None, contender: str, o
         "delta": privacy.get("delta"),
         "noise_multiplier": privacy.get("noise_multiplier"),
         "steps": training["steps"],
-        "seconds_per_epoch": training["train_seconds"] / args.epochs,
+        "seconds_per_epoch": training["train_seconds"] / config["training"]["epochs"],
         "peak_rss_mib": float(memory_path.read_text()),
         "training": config["training"],
     }
@@ -180,6 +183,12 @@ def main(argv: list[str] | None = None) -> None:
         "--contenders", nargs="+", default=["lora:none", "lora:8", "lora:3", "full:none", "full:8"]
     )
     parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument(
+        "--private-epochs",
+        type=float,
+        default=None,
+        help="epochs of the private runs (default --epochs): DP-SGD's noisy steps need more",
+    )
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")

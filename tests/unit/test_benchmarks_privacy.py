@@ -11,7 +11,9 @@ from tuneforge.config import config_from_dict
 
 
 def _args(**overrides) -> argparse.Namespace:
-    values = dict(dataset="rt_sentences", epochs=2.0, max_seq_length=64, layers=6)
+    values = dict(
+        dataset="rt_sentences", epochs=2.0, private_epochs=None, max_seq_length=64, layers=6
+    )
     return argparse.Namespace(**{**values, **overrides})
 
 
@@ -24,6 +26,8 @@ def test_benchmarks_privacy_configs_share_the_split_and_differ_in_privacy(tmp_pa
         assert public["training"]["seed"] == private["training"]["seed"]
         loaded = config_from_dict(private, source="benchmark")
         assert loaded.privacy.enabled and loaded.adaptation.method == "lora"
+    longer = run_config(_args(private_epochs=8.0), tmp_path / "d.csv", "lora:8", tmp_path)
+    assert longer["training"]["epochs"] == 8.0 and longer["output"]["run_name"] == "lora-eps8-e8"
     full = run_config(_args(), tmp_path / "d.csv", "full:8", tmp_path)
     assert full["adaptation"]["freeze_word_embeddings"] is True
 
