@@ -121,7 +121,10 @@ def run_contender(args: argparse.Namespace, data: Path | None, contender: str, o
     if args.audit:
         audit_path = run_dir / "privacy_audit" / "audit.json"
         if not (args.reuse and audit_path.is_file()):
-            _tuneforge("privacy", "audit", str(run_dir), "--shadows", str(args.shadows))
+            shadow_epochs = ["--shadow-epochs", str(args.shadow_epochs)] if args.shadow_epochs else []
+            _tuneforge(
+                "privacy", "audit", str(run_dir), "--shadows", str(args.shadows), *shadow_epochs
+            )
         audit = json.loads(audit_path.read_text(encoding="utf-8"))
         row["audit"] = audit_summary(audit)
     return row
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")
     parser.add_argument("--shadows", type=int, default=4)
+    parser.add_argument(
+        "--shadow-epochs", type=float, default=None, help="epochs per shadow (default: the run's)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true", help="keep runs already in --work-dir")
