@@ -121,7 +121,9 @@ def run_contender(args: argparse.Namespace, data: Path | None, contender: str, o
     if args.audit:
         audit_path = run_dir / "privacy_audit" / "audit.json"
         if not (args.reuse and audit_path.is_file()):
-            shadow_epochs = ["--shadow-epochs", str(args.shadow_epochs)] if args.shadow_epochs else []
+            shadow_epochs = (
+                ["--shadow-epochs", str(args.shadow_epochs)] if args.shadow_epochs else []
+            )
             _tuneforge(
                 "privacy", "audit", str(run_dir), "--shadows", str(args.shadows), *shadow_epochs
             )
@@ -161,7 +163,16 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    columns = ["contender", "test acc", "macro-F1", "epsilon", "delta", "steps", "s/epoch", "peak MiB"]
+    columns = [
+        "contender",
+        "test acc",
+        "macro-F1",
+        "epsilon",
+        "delta",
+        "steps",
+        "s/epoch",
+        "peak MiB",
+    ]
     body = [
         [
             row["contender"],

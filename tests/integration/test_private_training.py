@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from _configs import run_cli, tiny_config, write_yaml
+
 from integration.test_resume import read_run, start_training, wait_for_checkpoint
 
 pytest.importorskip("opacus")
@@ -62,8 +63,16 @@ def test_private_run_reports_its_epsilon_everywhere(uninterrupted: Path, tmp_pat
     assert "## Differential privacy" in card and f"{privacy['epsilon']:.2f}" in card
 
     registry = tmp_path / "registry"
-    pushed = run_cli("registry", "push", str(uninterrupted), "--name", "private",
-                     "--registry", str(registry), cwd=tmp_path)
+    pushed = run_cli(
+        "registry",
+        "push",
+        str(uninterrupted),
+        "--name",
+        "private",
+        "--registry",
+        str(registry),
+        cwd=tmp_path,
+    )
     assert pushed.returncode == 0, pushed.stderr[-3000:]
     shown = run_cli("registry", "show", "private@1", "--registry", str(registry), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr[-3000:]
@@ -93,9 +102,7 @@ def test_private_resume_after_kill_9_spends_the_same_epsilon(
 
 
 def test_bad_privacy_settings_exit_2_with_the_reason(tmp_path: Path) -> None:
-    too_large_delta = write_config(
-        tmp_path, privacy={"target_epsilon": 8, "target_delta": 0.01}
-    )
+    too_large_delta = write_config(tmp_path, privacy={"target_epsilon": 8, "target_delta": 0.01})
     result = run_cli("train", str(too_large_delta), cwd=tmp_path)
     assert result.returncode == 2
     assert "privacy.target_delta" in result.stderr and "Traceback" not in result.stderr

@@ -39,7 +39,9 @@ def test_benchmarks_privacy_verdict() -> None:
     rows = [row("lora:none", 0.85, 10.0), row("lora:8", 0.83, 15.0), row("lora:3", 0.80, 15.0)]
     result = verdict(rows)
     assert result["lora:8"] == {
-        "accuracy_points_lost": 2.0, "within_3_points": True, "time_per_epoch_ratio": 1.5
+        "accuracy_points_lost": 2.0,
+        "within_3_points": True,
+        "time_per_epoch_ratio": 1.5,
     }
     assert result["lora:3"]["within_3_points"] is False
     assert "lora:none" not in result

@@ -34,7 +34,9 @@ def test_templates_shipped_config_validates(path):
     assert config.task.type == raw["task"]["type"]
     if path.parent == TEMPLATE_DIR:
         assert config.task.type == path.stem
-    elif path.parent.name in TASK_TEMPLATES:  # configs/<task>/; feature folders (privacy/) hold any task
+    elif (
+        path.parent.name in TASK_TEMPLATES
+    ):  # configs/<task>/; feature folders (privacy/) hold any task
         assert config.task.type == path.parent.name
     # Shipped configs run offline: the model they name resolves without the hub.
     assert Path(resolve_model_source(config.model.name), "config.json").is_file()

@@ -200,7 +200,9 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                 last_in_group = position + 1 == group_start + group_size
                 indices = batches[position]
                 # A Poisson-sampled (DP-SGD) batch can be empty; its step still takes place.
-                batch = collate([features[i] for i in indices], setup.pad_token_id) if indices else {}
+                batch = (
+                    collate([features[i] for i in indices], setup.pad_token_id) if indices else {}
+                )
                 batch = {key: value.to(device) for key, value in batch.items()}
                 # DDP averages gradients across processes at the group's last backward only.
                 with _gradient_sync(accelerator, model, last_in_group):

@@ -48,9 +48,7 @@ def _opacus() -> Any:
     try:
         import opacus
     except ImportError as exc:
-        raise ConfigError(
-            "privacy: DP-SGD needs Opacus: pip install 'tuneforge[dp]'."
-        ) from exc
+        raise ConfigError("privacy: DP-SGD needs Opacus: pip install 'tuneforge[dp]'.") from exc
     return opacus
 
 
@@ -76,7 +74,9 @@ class PrivacyPlan:
 
     def epsilon(self, steps: int) -> float:
         """The epsilon spent after `steps` noisy steps (0 before the first)."""
-        return spent_epsilon(self.noise_multiplier, self.sample_rate, steps, self.delta, self.accountant)
+        return spent_epsilon(
+            self.noise_multiplier, self.sample_rate, steps, self.delta, self.accountant
+        )
 
     def report(self, steps: int) -> dict[str, Any]:
         """The `privacy` block of metrics.json, the model card and the registry."""
@@ -90,7 +90,8 @@ class PrivacyPlan:
             "max_grad_norm": self.max_grad_norm,
             "steps": steps,
             "planned_steps": self.planned_steps,
-            "budget_exhausted": steps >= self.allowed_steps and self.allowed_steps < self.planned_steps,
+            "budget_exhausted": steps >= self.allowed_steps
+            and self.allowed_steps < self.planned_steps,
             "accountant": self.accountant,
             "training_rows": self.training_rows,
         }
@@ -432,9 +433,13 @@ def _trimmed(batch: dict[str, torch.Tensor], start: int, end: int) -> dict[str, 
     if mask is None or mask.dim() != 2:
         return rows
     width = int(mask.sum(dim=1).max())
-    return {key: value[:, :width] if _is_per_token(key, value) else value for key, value in rows.items()}
+    return {
+        key: value[:, :width] if _is_per_token(key, value) else value for key, value in rows.items()
+    }
 
 
 def _is_per_token(key: str, value: torch.Tensor) -> bool:
     """Model inputs and token tags have one column per token; multi-hot labels do not."""
-    return key in MODEL_INPUTS or (key == "labels" and value.dim() == 2 and not value.is_floating_point())
+    return key in MODEL_INPUTS or (
+        key == "labels" and value.dim() == 2 and not value.is_floating_point()
+    )

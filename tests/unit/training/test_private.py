@@ -13,11 +13,11 @@ import torch
 
 pytest.importorskip("opacus")
 
-from opacus.accountants import PRVAccountant, RDPAccountant  # noqa: E402
+from opacus.accountants import PRVAccountant, RDPAccountant
 
-from tuneforge.config import PrivacyConfig, TrainingConfig, config_from_dict  # noqa: E402
-from tuneforge.errors import ConfigError  # noqa: E402
-from tuneforge.training.private import (  # noqa: E402
+from tuneforge.config import PrivacyConfig, TrainingConfig, config_from_dict
+from tuneforge.errors import ConfigError
+from tuneforge.training.private import (
     PoissonBatches,
     PrivateTraining,
     plan_privacy,
@@ -134,12 +134,16 @@ def test_position_embedding_gradients_are_per_example(minilm_path: Path) -> None
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
-        minilm_path, num_labels=2, num_hidden_layers=1, hidden_dropout_prob=0.0,
+        minilm_path,
+        num_labels=2,
+        num_hidden_layers=1,
+        hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
     model.train()
-    batch = dict(tokenizer(["a good film", "bad, slow and long", "fine"], padding=True,
-                           return_tensors="pt"))
+    batch = dict(
+        tokenizer(["a good film", "bad, slow and long", "fine"], padding=True, return_tensors="pt")
+    )
     labels = torch.tensor([1, 0, 1])
     expected = _per_example_gradients(model, batch, labels)
 
