@@ -95,6 +95,8 @@ def test_compress_cli_sweep_writes_the_report(tmp_path_factory, tmp_path: Path) 
         "onnx-int8-dynamic",
         "onnx-int8-static",
         "torch-int8",
+        "openvino",
+        "openvino-int8",
     ]
     assert (run_dir / "compression" / "pareto.png").stat().st_size > 10_000
     assert "## Compression" in (run_dir / "model_card.md").read_text()
@@ -102,6 +104,8 @@ def test_compress_cli_sweep_writes_the_report(tmp_path_factory, tmp_path: Path) 
         "run-onnx",
         "run-onnx-int8-dynamic",
         "run-onnx-int8-static",
+        "run-openvino",
+        "run-openvino-int8",
         "run-torch-int8",
     ]
 

@@ -123,6 +123,15 @@ def _cached_epsilon(
 
 
 @contextlib.contextmanager
+def _quiet_hooks() -> Iterator[None]:
+    """Opacus's backward hooks make torch warn, once per call site, that they fire on module
+    outputs when no input needs a gradient (the token ids): expected here, not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        yield
+
+
+@contextlib.contextmanager
 def _quiet_accountant() -> Iterator[None]:
     """Opacus's RDP analysis warns when its best Renyi order is the largest it tries: the
     bound is then looser than it could be, never wrong. Not a user's concern mid-run."""
@@ -319,12 +328,13 @@ class PrivateTraining:
             inputs = _trimmed(batch, start, min(start + piece, size))
             rows = int(inputs["input_ids"].shape[0])
             self._pieces.rows = rows
-            try:
-                outputs = micro_batch.model(**inputs)
-            finally:
-                self._pieces.rows = 0  # evaluation forwards must not be expanded
-            loss = micro_batch.loss_of(outputs)
-            micro_batch.backward(loss)
+            with _quiet_hooks():
+                try:
+                    outputs = micro_batch.model(**inputs)
+                finally:
+                    self._pieces.rows = 0  # evaluation forwards must not be expanded
+                loss = micro_batch.loss_of(outputs)
+                micro_batch.backward(loss)
             self._zero_grad_samples(rows, missing_only=True)
             total += loss.detach().float() * rows
             if index < len(starts) - 1:
