@@ -23,7 +23,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +96,6 @@ class PrivacyPlan:
             "training_rows": self.training_rows,
         }
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def spent_epsilon(
     noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
@@ -113,9 +110,9 @@ def spent_epsilon(
 def _cached_epsilon(
     noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str
 ) -> float:
+    _opacus()  # a missing extra gets its message, not a bare ImportError
     from opacus.accountants import create_accountant
 
-    _opacus()
     tracker = create_accountant(accountant)
     tracker.history = [(noise_multiplier, sample_rate, steps)]
     with _quiet_accountant():
@@ -244,8 +241,13 @@ class PoissonBatches:
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         generator = epoch_generator(self.seed, epoch)
-        draws = torch.rand((self.steps_per_epoch, self.num_examples), generator=generator)
-        return [torch.nonzero(row < self.sample_rate).flatten().tolist() for row in draws]
+        # One row of draws at a time: memory stays O(n), not O(n x steps per epoch).
+        return [
+            torch.nonzero(torch.rand(self.num_examples, generator=generator) < self.sample_rate)
+            .flatten()
+            .tolist()
+            for _ in range(self.steps_per_epoch)
+        ]
 
 
 class PrivateTraining:
