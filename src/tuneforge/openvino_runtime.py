@@ -8,7 +8,10 @@ compress/openvino.py, behind an error that names the extra.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,49 @@ def telemetry_off() -> Iterator[None]:
             os.environ["CI"] = previous
 
 
+class _SignalStack(ctypes.Structure):
+    """POSIX ``stack_t``, the argument of sigaltstack(2)."""
+
+    _fields_ = (
+        ("ss_sp", ctypes.c_void_p),
+        ("ss_flags", ctypes.c_int),
+        ("ss_size", ctypes.c_size_t),
+    )
+
+
+_SS_ONSTACK = 1  # a flag sigaltstack reports, never one it accepts
+
+
+@contextlib.contextmanager
+def signal_stack_kept() -> Iterator[None]:
+    """Put the calling thread's alternate signal stack back as it was when the block ends.
+
+    OpenVINO's CPU plugin (2026.4) installs an alternate signal stack of its own on the thread
+    that compiles a model, and puts back the one it found when that compiled model is released.
+    Two compiled models released in the order they were compiled (the predictor recompiling for
+    a thread count does that) leave the thread on a stack that was already freed; CPython's
+    signal handlers run on the alternate stack, so the next Ctrl-C or SIGTERM after that was a
+    segmentation fault instead of a clean stop (found when a torch test that sends itself
+    SIGINT crashed after the OpenVINO tests). Every compile, and the release of whatever an
+    OpenVINO call compiled for itself (NNCF does), happens inside this block; the stack the
+    thread had before is what it has after, so each compiled model also saves and later puts
+    back that valid one."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    saved = _SignalStack()
+    if libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+        yield  # nothing known to restore
+        return
+    saved.ss_flags &= ~_SS_ONSTACK
+    try:
+        yield
+    finally:
+        gc.collect()  # release the block's own compiled models while their stacks are known
+        libc.sigaltstack(ctypes.byref(saved), None)
+
+
 def default_precision() -> str:
     """bf16 where the cores compute it natively (AMX or AVX512-BF16), else f32: the same rule as
     the PyTorch predictor's ``precision: auto`` and OpenVINO's own CPU default."""
@@ -86,16 +132,17 @@ def compile_model(
     ov = require_openvino()
     core = ov.Core()
     model = core.read_model(str(model_dir / OPENVINO_XML), str(model_dir / OPENVINO_WEIGHTS))
-    compiled = core.compile_model(
-        model,
-        "CPU",
-        {
-            "INFERENCE_PRECISION_HINT": precision,
-            "INFERENCE_NUM_THREADS": threads or physical_cores(),
-            # One stream: a request uses every thread, as PyTorch and ONNX Runtime do here.
-            "PERFORMANCE_HINT": "LATENCY",
-        },
-    )
+    with signal_stack_kept():
+        compiled = core.compile_model(
+            model,
+            "CPU",
+            {
+                "INFERENCE_PRECISION_HINT": precision,
+                "INFERENCE_NUM_THREADS": threads or physical_cores(),
+                # One stream: a request uses every thread, as PyTorch and ONNX Runtime do here.
+                "PERFORMANCE_HINT": "LATENCY",
+            },
+        )
     return compiled, model
 
 

@@ -40,6 +40,7 @@ from tuneforge.openvino_runtime import (
     OpenVinoTaskModel,
     default_precision,
     require_openvino,
+    signal_stack_kept,
     telemetry_off,
 )
 
@@ -206,6 +207,7 @@ def _choose_precision(
 
 
 @register_method("openvino")
+@signal_stack_kept()  # the parity check and timing compile models (see signal_stack_kept)
 def to_openvino(source: SourceRun, model_dir: Path, options: CompressOptions) -> dict[str, Any]:
     """fp32 OpenVINO IR; inference precision f32, or bf16 where the CPU has it and it is faster."""
     _, details = _convert_checked(source, model_dir, options)
@@ -220,6 +222,7 @@ class _Quieter(logging.Filter):
 
 
 @register_method("openvino-int8")
+@signal_stack_kept()  # NNCF compiles models of its own for calibration (see signal_stack_kept)
 def to_openvino_int8(
     source: SourceRun, model_dir: Path, options: CompressOptions
 ) -> dict[str, Any]:

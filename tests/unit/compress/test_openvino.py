@@ -4,6 +4,8 @@ tuneforge.json, registry push and serving of the compressed run, and clear error
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +167,32 @@ def test_openvino_run_explains_by_perturbation_not_gradients(compressed) -> None
     assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-4)  # class probabilities
     with pytest.raises(ExplainError, match="served by OpenVINO"):
         explained.differentiable()
+
+
+_SIGNAL_AFTER_RELEASE = """
+import os, signal, sys
+from pathlib import Path
+from tuneforge.openvino_runtime import OpenVinoTaskModel
+first = OpenVinoTaskModel(Path(sys.argv[1]), "f32", 1)
+second = first.with_threads(2)  # what the predictor does for a thread count
+del first  # released in the order they were compiled
+del second
+handled = []
+signal.signal(signal.SIGINT, lambda *_: handled.append(True))
+os.kill(os.getpid(), signal.SIGINT)
+print("handled" if handled else "missed")
+"""
+
+
+def test_openvino_models_released_out_of_order_leave_signals_working(compressed) -> None:
+    """OpenVINO's CPU plugin swaps the thread's alternate signal stack per compiled model; before
+    signal_stack_kept, this left a freed stack behind and the next Ctrl-C was a segfault."""
+    _, variant = compressed["openvino"]
+    result = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AFTER_RELEASE, str(variant.run_dir / "model")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip().endswith("handled")
