@@ -98,11 +98,18 @@ def wnut_sentences(wnut16_file: Path) -> list[list[tuple[str, str]]]:
     return sentences
 
 
-def write_wnut_conll(path: Path, wnut16_file: Path, sentences: int = 150) -> Path:
-    """The first ``sentences`` sentences of WNUT-16 as a CoNLL file (token<TAB>tag)."""
+def write_wnut_conll(
+    path: Path, wnut16_file: Path, sentences: int = 150, with_entities_only: bool = False
+) -> Path:
+    """The first ``sentences`` sentences of WNUT-16 (or of those with an entity) as a CoNLL file
+    (token<TAB>tag)."""
+    chosen = [
+        sentence
+        for sentence in wnut_sentences(wnut16_file)
+        if not with_entities_only or any(tag != "O" for _, tag in sentence)
+    ]
     blocks = [
-        "\n".join(f"{token}\t{tag}" for token, tag in sentence)
-        for sentence in wnut_sentences(wnut16_file)[:sentences]
+        "\n".join(f"{token}\t{tag}" for token, tag in sentence) for sentence in chosen[:sentences]
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
@@ -226,6 +233,24 @@ def _ner(tmp_path: Path, files: dict[str, Path]) -> dict[str, Any]:
         task={"type": "ner"},
         training={"learning_rate": 1e-3},
     )
+
+
+def learned_ner_run(tmp_path_factory: Any, wnut16_file: Path) -> Path:
+    """WNUT-16, 400 sentences with entities, 5 epochs at 2e-3: a tagger that finds entities (the
+    tiny NER run of a few steps tags every word O), for tests that need predicted spans."""
+
+    def build(folder: Path) -> dict[str, Any]:
+        source = write_wnut_conll(
+            folder / "wnut.conll", wnut16_file, sentences=400, with_entities_only=True
+        )
+        return tiny_config(
+            folder,
+            data={"source": str(source), "max_examples": None},
+            task={"type": "ner"},
+            training={"epochs": 5, "batch_size": 16, "learning_rate": 2e-3},
+        )
+
+    return shared_run(tmp_path_factory, "ner-learned", build)
 
 
 TASK_CONFIGS: dict[str, Callable[[Path, dict[str, Path]], dict[str, Any]]] = {
