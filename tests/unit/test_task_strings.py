@@ -1,4 +1,4 @@
-"""Task knowledge lives in tasks/: no module outside tasks/ and config.py names a task type.
+"""Task knowledge lives in tasks/: no module outside tasks/ and config/ names a task type.
 
 A string literal equal to a task type (``"ner"``) outside those places is where code would branch
 on the task instead of asking its Task value; the test reads every module with ast, so it also
@@ -14,7 +14,7 @@ from typing import get_args
 from tuneforge.config import TaskType
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "tuneforge"
-ALLOWED = {PACKAGE / "config.py", PACKAGE / "tasks"}
+ALLOWED = {PACKAGE / "config", PACKAGE / "tasks"}
 
 
 def task_type_literals(root: Path, names: set[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """The search space: sampling a trial's values and applying them to the run config.
 
-The space is declared in the config (`search.space`, validated at load by config.py); this
+The space is declared in the config (`search.space`, validated at load by tuneforge.config); this
 module turns it into Optuna distributions and back into a RunConfig per trial.
 """
 

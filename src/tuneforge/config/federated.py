@@ -1,0 +1,64 @@
+"""The federated section (`tuneforge federate`): sites, rounds, strategy and client privacy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from tuneforge.config.base import Section
+
+
+class FederatedPrivacyConfig(Section):
+    """Client-side differential privacy of a federated run (`tuneforge federate`): each site clips
+    its update to clipping_norm, the server adds Gaussian noise to their sum (DP-FedAvg, McMahan
+    et al. 2018); an RDP accountant reports the spent epsilon per round."""
+
+    clipping_norm: float = Field(1.0, gt=0)
+    """l2 bound on one site's update (new minus global trainable parameters) per round."""
+    noise_multiplier: float | None = Field(None, gt=0)
+    """Noise standard deviation over clipping_norm; None: derived from target_epsilon."""
+    target_epsilon: float | None = Field(None, gt=0)
+    """The epsilon the whole run may spend (site-level); derives noise_multiplier."""
+    delta: float = Field(1e-5, gt=0, lt=1)
+    """The delta of the (epsilon, delta) guarantee; below 1 / sites is the usual choice."""
+
+    @model_validator(mode="after")
+    def _one_noise_source(self) -> FederatedPrivacyConfig:
+        if (self.noise_multiplier is None) == (self.target_epsilon is None):
+            raise ValueError("give exactly one of noise_multiplier and target_epsilon")
+        return self
+
+
+class FederatedConfig(Section):
+    """Federated fine-tuning (`tuneforge federate`, Flower): sites train the trainable
+    parameters on their own data and a server aggregates them, round after round."""
+
+    sites: int = Field(3, ge=2)
+    """Number of sites the training data is partitioned into (ignored with --sites-from)."""
+    partition: Literal["iid", "dirichlet", "quantity"] = "iid"
+    """iid: stratified equal shares; dirichlet: label skew, each class spread over the sites
+    by Dirichlet(alpha) shares (Hsu et al. 2019); quantity: site sizes from Dirichlet(alpha),
+    labels stratified."""
+    alpha: float = Field(0.5, gt=0)
+    """Concentration of the dirichlet and quantity partitions: smaller is more skewed."""
+    rounds: int = Field(5, ge=1)
+    """Federated rounds: the server sends the global parameters, sites train, it aggregates."""
+    fraction_fit: float = Field(1.0, gt=0, le=1)
+    """Share of the sites sampled to train in each round (at least one)."""
+    strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
+    """Flower's aggregation strategy: FedAvg (McMahan et al. 2017), FedProx (Li et al. 2020;
+    a proximal term keeps local updates near the global ones) or FedAdam (Reddi et al. 2021)."""
+    proximal_mu: float = Field(0.01, ge=0)
+    """FedProx: weight of the proximal term mu/2 * ||w - w_global||^2 in each site's loss."""
+    server_learning_rate: float = Field(0.01, gt=0)
+    """FedAdam: the server optimizer's step size (Flower's eta)."""
+    local_epochs: float = Field(1.0, gt=0)
+    """Passes over its own training data each site makes per round (replaces training.epochs)."""
+    exchange: Literal["adapters", "full"] = "adapters"
+    """adapters: only the trainable parameters (LoRA or bottleneck adapters and the head) travel;
+    full: every weight of the model."""
+    seed: int = 42
+    """Seed of the partition and of the server's site sampling."""
+    privacy: FederatedPrivacyConfig | None = None
+    """Client-side fixed clipping with server noise; None: off."""
