@@ -129,3 +129,123 @@ def test_federated_cli_site_with_other_labels_exits_2(tmp_path: Path, bbc_news_d
     message = " ".join((result.stdout + result.stderr).split())
     assert "site b.csv: label(s) science are not in the federation's label set" in message
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# Flower's deployment processes; a leftover one of them is a leak.
+_FLOWER_PROCESSES = (
+    "flower-superlink",
+    "flower-supernode",
+    "flower-superexec",
+    "flwr-serverapp",
+    "flwr-clientapp",
+)
+
+
+def _flower_processes_under(folder: Path) -> list[str]:
+    """Live Flower processes whose FLWR_HOME lies under `folder`."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["status"] == psutil.STATUS_ZOMBIE or not any(
+            name in command for name in _FLOWER_PROCESSES
+        ):
+            continue
+        try:
+            home = process.environ().get("FLWR_HOME", "")
+        except psutil.Error:
+            continue
+        if home.startswith(str(folder)):
+            found.append(f"{process.pid} {command}")
+    return found
+
+
+def test_federated_deployment_two_sites_one_round_leaves_no_process(
+    tmp_path: Path, bbc_news_dir: Path
+) -> None:
+    import signal
+    import subprocess
+
+    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+
+    from tuneforge.federated.processes import free_port, wait_for_port
+    from tuneforge.predict import load_predictor
+
+    site_files = [
+        write_bbc_csv(tmp_path / "a.csv", bbc_news_dir, per_topic=8),
+        write_bbc_csv(tmp_path / "b.csv", bbc_news_dir, per_topic=8, offset=8),
+    ]
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=16)
+    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    port = free_port()
+    # The sites' temporary FLWR_HOME folders go under tmp_path too, where the leak check looks.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = cli_env({"TMPDIR": str(scratch)})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        with (logs / f"{name}.log").open("w") as log:
+            return subprocess.Popen(
+                [str(TUNEFORGE), "federate", *args],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    address = f"127.0.0.1:{port}"
+    coordinator = start(
+        "coordinator", "coordinate", str(config), "--sites", "2", "--listen", address
+    )
+    site_processes: list[subprocess.Popen] = []
+    try:
+        wait_for_port("127.0.0.1", port, coordinator, 120)
+        for path in site_files:
+            site_processes.append(
+                start(
+                    path.stem,
+                    "serve-site",
+                    str(config),
+                    "--superlink",
+                    address,
+                    "--data",
+                    str(path),
+                )
+            )
+        coordinator.wait(timeout=900)
+        assert coordinator.returncode == 0, (logs / "coordinator.log").read_text()[-4000:]
+    finally:
+        for process in [coordinator, *site_processes]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [coordinator, *site_processes]:
+            process.wait(timeout=120)
+
+    site_outputs = [(logs / f"{path.stem}.log").read_text() for path in site_files]
+    for process, site_output in zip(site_processes, site_outputs, strict=True):
+        assert process.returncode == 0, site_output[-3000:]
+        assert "stopped" in site_output
+    run_dir = tmp_path / "runs" / "run"
+    report = json.loads((run_dir / "federated.json").read_text())
+    assert [row["round"] for row in report["rounds"]] == [0, 1]
+    assert sorted(report["sites"]) == ["a.csv", "b.csv"]
+    assert report["sites"]["a.csv"]["train"] > 0
+    last = report["rounds"][-1]
+    assert sorted(last["trained_sites"]) == ["a.csv", "b.csv"]
+    assert sorted(last["sites"]) == ["a.csv", "b.csv"] and last["worst_site"] is not None
+    assert last["bytes_from_sites"] > 0
+    assert all("lora_" in n or "classifier" in n for n in report["exchanged_tensors"])
+    assert "2 sites" in (run_dir / "model_card.md").read_text()
+    assert (run_dir / "metrics.json").is_file()
+    predictor = load_predictor(run_dir)
+    assert len(predictor.predict(["The film won three awards at the festival."])) == 1
+    # Flower's state stayed in the run folder and the sites' scratch folders (now removed);
+    # no Flower process of this test survives, nor any child of this one.
+    assert (run_dir / ".flwr" / "superlink.log").is_file()
+    assert list(scratch.glob("tuneforge-site-*")) == []
+    assert _flower_processes_under(tmp_path) == []
+    assert psutil.Process().children(recursive=True) == []

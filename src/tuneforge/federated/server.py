@@ -13,12 +13,14 @@ from tuneforge.config import FederatedConfig
 from tuneforge.federated.client import (
     ARRAYS,
     NUM_EXAMPLES,
+    SITE,
     SITE_INDEX,
     SITE_WEIGHT,
 )
+from tuneforge.federated.sites import SiteSummary
 
 if TYPE_CHECKING:
-    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.app import Context, Message, MetricRecord, RecordDict
     from flwr.serverapp import Grid, ServerApp
 
 
@@ -44,9 +46,27 @@ class ServerLog:
     evaluated_at: dict[int, float] = field(default_factory=dict)
     """time.perf_counter() when each round's global evaluation finished (its wall time is the
     difference to the previous one's)."""
+    sites: dict[int, SiteSummary] = field(default_factory=dict)
+    """Each site's name and row counts, by site index, as its replies state them."""
+    node_sites: dict[int, int] = field(default_factory=dict)
+    """Site index of each deployed SuperNode (by node id), numbered as their replies came."""
 
     def round(self, number: int) -> RoundLog:
         return self.rounds.setdefault(number, RoundLog())
+
+    def site_index(self, reply: Message) -> int:
+        """The partition number a simulated site sends, or the number given to a deployed
+        site's node on its first reply."""
+        metrics = next(iter(reply.content.metric_records.values()), {})
+        index = int(metrics.get(SITE_INDEX, -1))
+        if index >= 0:
+            return index
+        node = int(reply.metadata.src_node_id)
+        return self.node_sites.setdefault(node, len(self.node_sites))
+
+    def site_list(self) -> list[SiteSummary]:
+        """The sites that replied, in index order."""
+        return [self.sites[index] for index in sorted(self.sites)]
 
 
 class MeteredGrid:
@@ -74,7 +94,12 @@ class MeteredGrid:
                 continue
             self._count(reply, rounds[0], "bytes_from_sites")
             metrics = dict(next(iter(reply.content.metric_records.values()), {}))
-            index = int(metrics.get(SITE_INDEX, -1))
+            index = self._log.site_index(reply)
+            if SITE in reply.content.config_records:
+                site = reply.content.config_records[SITE]
+                self._log.sites[index] = SiteSummary(
+                    str(site["name"]), int(site["train-rows"]), int(site["validation-rows"])
+                )
             entry = self._log.round(rounds[0])
             if reply.metadata.message_type == MessageType.TRAIN:
                 entry.trained_sites.append(index)
@@ -150,6 +175,41 @@ def weighted_site_mean(records: list[RecordDict], weight_key: str) -> MetricReco
     return MetricRecord({key: value / total for key, value in sums.items()} if total else {})
 
 
+def run_rounds(
+    grid: Grid,
+    federated: FederatedConfig,
+    sites: int,
+    initial_state: dict[str, Any],
+    evaluate_global: Callable[[int, dict[str, Any]], dict[str, float]],
+    log: ServerLog,
+    *,
+    rounds: int,
+    noise_multiplier: float | None = None,
+) -> None:
+    """Run the strategy for `rounds` rounds from `initial_state` over `grid` (waiting for
+    `sites` sites), scoring the global model with `evaluate_global` before the first round and
+    after each; the final parameters go to log.final_arrays."""
+    from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
+
+    def central(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        metrics = evaluate_global(server_round, arrays.to_torch_state_dict())
+        log.global_metrics[server_round] = metrics
+        log.evaluated_at[server_round] = time.perf_counter()
+        return MetricRecord(metrics)
+
+    # Flower samples the training sites with Python's random module.
+    random.seed(federated.seed)
+    strategy = make_strategy(federated, sites, noise_multiplier)
+    result = strategy.start(
+        grid=MeteredGrid(grid, log),
+        initial_arrays=ArrayRecord(initial_state),
+        num_rounds=rounds,
+        train_config=ConfigRecord({"local-epochs": federated.local_epochs}),
+        evaluate_fn=central,
+    )
+    log.final_arrays = result.arrays.to_torch_state_dict()
+
+
 def build_server_app(
     federated: FederatedConfig,
     sites: int,
@@ -159,39 +219,38 @@ def build_server_app(
     *,
     noise_multiplier: float | None = None,
 ) -> ServerApp:
-    """A ServerApp running the strategy for federated.rounds rounds from `initial_state`,
-    scoring the global model with `evaluate_global` before the first round and after each.
+    """A ServerApp running `run_rounds` for federated.rounds rounds (the simulation's: the
+    model and the data stay in this process).
 
     The run config may override the rounds (`num-server-rounds`); every other setting comes
     from the tuneforge config, so the app needs no pyproject defaults.
     """
-    from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
     from flwr.serverapp import ServerApp
 
     app = ServerApp()
 
-    def central(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        metrics = evaluate_global(server_round, arrays.to_torch_state_dict())
-        log.global_metrics[server_round] = metrics
-        log.evaluated_at[server_round] = time.perf_counter()
-        return MetricRecord(metrics)
-
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         rounds = int(context.run_config.get("num-server-rounds", federated.rounds))
-        # Flower samples the training sites with Python's random module.
-        random.seed(federated.seed)
-        strategy = make_strategy(federated, sites, noise_multiplier)
-        result = strategy.start(
-            grid=MeteredGrid(grid, log),
-            initial_arrays=ArrayRecord(initial_state),
-            num_rounds=rounds,
-            train_config=ConfigRecord({"local-epochs": federated.local_epochs}),
-            evaluate_fn=central,
+        run_rounds(
+            grid,
+            federated,
+            sites,
+            initial_state,
+            evaluate_global,
+            log,
+            rounds=rounds,
+            noise_multiplier=noise_multiplier,
         )
-        log.final_arrays = result.arrays.to_torch_state_dict()
 
     return app
 
 
-__all__ = ["ARRAYS", "MeteredGrid", "ServerLog", "build_server_app", "make_strategy"]
+__all__ = [
+    "ARRAYS",
+    "MeteredGrid",
+    "ServerLog",
+    "build_server_app",
+    "make_strategy",
+    "run_rounds",
+]
