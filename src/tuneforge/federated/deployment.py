@@ -62,6 +62,7 @@ def coordinate(
     from tuneforge.federated.runtime import flower_environment, require_flower
 
     require_flower()
+    _refuse_secure_aggregation(config)
     host, port = parse_address(address, "--listen")
     if sites < 1:
         raise ConfigError(f"--sites must be at least 1, not {sites}")
@@ -192,6 +193,7 @@ def serve_site(
     from tuneforge.federated.sites import deployed_site
 
     require_flower()
+    _refuse_secure_aggregation(config)
     parse_address(superlink, "--superlink")
     site_config = site_run_config(config, data)
     name = name or data.name
@@ -251,6 +253,15 @@ def site_run_config(config: RunConfig, data: Path) -> RunConfig:
     site_config.data.validation_source = None
     site_config.data.test_source = None
     return site_config
+
+
+def _refuse_secure_aggregation(config: RunConfig) -> None:
+    if config.federated.secure_aggregation:
+        raise ConfigError(
+            "federated.secure_aggregation runs in simulation only: SecAgg+ quantises each "
+            "site's weight as a share of the largest site's rows, which a coordinator does "
+            "not know before the sites connect (see docs/guide.md)"
+        )
 
 
 def parse_address(address: str, option: str) -> tuple[str, int]:

@@ -218,6 +218,12 @@ def append_model_card_section(
             if privacy
             else "off"
         ),
+        "- Secure aggregation: "
+        + (
+            "SecAgg+ (the server saw only the masked, quantised sum of the sites' parameters)"
+            if federated.secure_aggregation
+            else "off"
+        ),
         f"- Per-round and per-site metrics: {REPORT_FILE}, {PLOT_FILE}",
         "",
     ]

@@ -150,10 +150,16 @@ def _simulate(
         evaluate_global,
         log,
         noise_multiplier=noise_multiplier,
+        max_site_rows=max(site.train_size for site in sites),
     )
-    client_app = build_client_app(
-        site_of, config, clip_updates=config.federated.privacy is not None
-    )
+    if config.federated.secure_aggregation:
+        from tuneforge.federated.secure import build_secure_client_app
+
+        client_app = build_secure_client_app(site_of, config)
+    else:
+        client_app = build_client_app(
+            site_of, config, clip_updates=config.federated.privacy is not None
+        )
     cpus = max(1, config.training.num_threads or 1)
     backend = {
         # One site trains at a time with `cpus` threads; Ray gets no more (its default is

@@ -71,12 +71,20 @@ class ServerLog:
 
 class MeteredGrid:
     """A Flower Grid that forwards everything and records, per round, the bytes of every tensor
-    sent and received, their names, and the sites' evaluation replies (Flower's aggregated
-    metrics keep only the weighted mean; the worst site needs each one)."""
+    (and of every masked vector SecAgg+ sends as bytes) sent and received, their names, and the
+    sites' evaluation replies (Flower's aggregated metrics keep only the weighted mean; the
+    worst site needs each one).
 
-    def __init__(self, grid: Grid, log: ServerLog) -> None:
+    A message's round is the `server-round` of its config; a message without one (a SecAgg+
+    key-exchange stage) belongs to the last round seen. `record_sites=False` leaves the sites'
+    rows to the caller (legacy replies hold their metrics in ConfigRecords).
+    """
+
+    def __init__(self, grid: Grid, log: ServerLog, *, record_sites: bool = True) -> None:
         self._grid = grid
         self._log = log
+        self._record_sites = record_sites
+        self._round = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._grid, name)
@@ -85,14 +93,19 @@ class MeteredGrid:
         from flwr.app import MessageType
 
         outgoing = list(messages)
-        rounds = [int(m.content["config"]["server-round"]) for m in outgoing]
         for message in outgoing:
-            self._count(message, rounds[0], "bytes_to_sites")
+            for record in message.content.config_records.values():
+                if "server-round" in record:
+                    self._round = int(record["server-round"])
+        for message in outgoing:
+            self._count(message, "bytes_to_sites")
         replies = list(self._grid.send_and_receive(outgoing, timeout=timeout))
         for reply in replies:
             if reply.has_error():
                 continue
-            self._count(reply, rounds[0], "bytes_from_sites")
+            self._count(reply, "bytes_from_sites")
+            if not self._record_sites:
+                continue
             metrics = dict(next(iter(reply.content.metric_records.values()), {}))
             index = self._log.site_index(reply)
             if SITE in reply.content.config_records:
@@ -100,7 +113,7 @@ class MeteredGrid:
                 self._log.sites[index] = SiteSummary(
                     str(site["name"]), int(site["train-rows"]), int(site["validation-rows"])
                 )
-            entry = self._log.round(rounds[0])
+            entry = self._log.round(self._round)
             if reply.metadata.message_type == MessageType.TRAIN:
                 entry.trained_sites.append(index)
             elif reply.metadata.message_type == MessageType.EVALUATE:
@@ -111,12 +124,17 @@ class MeteredGrid:
                 }
         return replies
 
-    def _count(self, message: Message, server_round: int, counter: str) -> None:
-        entry = self._log.round(server_round)
+    def _count(self, message: Message, counter: str) -> None:
+        entry = self._log.round(self._round)
+        total = 0
         for record in message.content.array_records.values():
             entry.array_names.update(record.keys())
-            total = sum(len(array.data) for array in record.values())
-            setattr(entry, counter, getattr(entry, counter) + total)
+            total += sum(len(array.data) for array in record.values())
+        for record in message.content.config_records.values():
+            for value in record.values():
+                values = value if isinstance(value, list) else [value]
+                total += sum(len(item) for item in values if isinstance(item, bytes))
+        setattr(entry, counter, getattr(entry, counter) + total)
 
 
 def make_strategy(federated: FederatedConfig, sites: int, noise_multiplier: float | None):
@@ -218,9 +236,11 @@ def build_server_app(
     log: ServerLog,
     *,
     noise_multiplier: float | None = None,
+    max_site_rows: int = 0,
 ) -> ServerApp:
-    """A ServerApp running `run_rounds` for federated.rounds rounds (the simulation's: the
-    model and the data stay in this process).
+    """A ServerApp running `run_rounds` (or, with federated.secure_aggregation, SecAgg+'s
+    `run_secure_rounds`, given the largest site's training rows) for federated.rounds rounds
+    (the simulation's: the model and the data stay in this process).
 
     The run config may override the rounds (`num-server-rounds`); every other setting comes
     from the tuneforge config, so the app needs no pyproject defaults.
@@ -232,16 +252,13 @@ def build_server_app(
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         rounds = int(context.run_config.get("num-server-rounds", federated.rounds))
-        run_rounds(
-            grid,
-            federated,
-            sites,
-            initial_state,
-            evaluate_global,
-            log,
-            rounds=rounds,
-            noise_multiplier=noise_multiplier,
-        )
+        common = (grid, federated, sites, initial_state, evaluate_global, log)
+        if federated.secure_aggregation:
+            from tuneforge.federated.secure import run_secure_rounds
+
+            run_secure_rounds(*common, context=context, rounds=rounds, max_site_rows=max_site_rows)
+        else:
+            run_rounds(*common, rounds=rounds, noise_multiplier=noise_multiplier)
 
     return app
 
