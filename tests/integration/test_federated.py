@@ -286,3 +286,57 @@ def test_federated_secure_aggregation_matches_plain_fedavg(tmp_path: Path) -> No
         for key, tensor in theirs.items():
             assert torch.allclose(ours[key].float(), tensor.float(), atol=1e-4), key
     assert "Secure aggregation: SecAgg+" in (secure.run_dir / "model_card.md").read_text()
+
+
+def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
+    tmp_path: Path, bbc_news_dir: Path
+) -> None:
+    """SIGTERM to a coordinator whose ServerApp waits for sites stops the SuperLink, its
+    detached flower-superexec and the flwr-serverapp it started."""
+    import signal
+    import subprocess
+    import time
+
+    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+
+    from tuneforge.federated.processes import free_port, wait_for_port
+
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6)
+    raw = tiny_config(tmp_path / "runs")
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    port = free_port()
+    log_file = tmp_path / "coordinator.log"
+    with log_file.open("w") as log:
+        coordinator = subprocess.Popen(
+            [
+                str(TUNEFORGE),
+                "federate",
+                "coordinate",
+                str(config),
+                "--sites",
+                "2",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=tmp_path,
+            env=cli_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port("127.0.0.1", port, coordinator, 120)
+        deadline = time.monotonic() + 300
+        while "0 of 2 site(s) connected" not in log_file.read_text():
+            assert time.monotonic() < deadline, log_file.read_text()[-3000:]
+            assert coordinator.poll() is None, log_file.read_text()[-3000:]
+            time.sleep(1)
+        assert any("flwr-serverapp" in line for line in _flower_processes_under(tmp_path))
+    finally:
+        coordinator.send_signal(signal.SIGTERM)
+        coordinator.wait(timeout=120)
+
+    assert coordinator.returncode == 130, log_file.read_text()[-3000:]
+    assert "Interrupted" in log_file.read_text()
+    assert _flower_processes_under(tmp_path) == []
+    assert psutil.Process().children(recursive=True) == []
