@@ -699,8 +699,11 @@ def federate_run(
 @federate_app.command("coordinate")
 def federate_coordinate(
     config_path: ConfigArg,
-    sites: Annotated[int, typer.Option(help="How many sites (serve-site processes) train.")],
     set_: SetOption = None,
+    sites: Annotated[
+        int | None,
+        typer.Option(help="How many sites (serve-site processes) train (default federated.sites)."),
+    ] = None,
     listen: Annotated[
         str, typer.Option(help="HOST:PORT of the SuperLink the sites connect to.")
     ] = "127.0.0.1:9092",

@@ -38,13 +38,14 @@ _START_TIMEOUT = 60.0
 def coordinate(
     config: RunConfig,
     *,
-    sites: int,
+    sites: int | None = None,
     address: str = "127.0.0.1:9092",
     site_timeout: float = 600.0,
     default_run_name: str = "federated",
     overwrite: bool = False,
 ) -> FederatedResult:
-    """Run config.federated.rounds rounds over `sites` real sites (SuperNodes started with
+    """Run config.federated.rounds rounds over `sites` (default federated.sites) real sites
+    (SuperNodes started with
     `serve-site`) through a SuperLink listening on `address`, and save the global model as a
     run folder. The config's data is the coordinator's own: its validation rows score the
     global model each round, its test rows once at the end.
@@ -64,6 +65,7 @@ def coordinate(
     require_flower()
     _refuse_secure_aggregation(config)
     host, port = parse_address(address, "--listen")
+    sites = config.federated.sites if sites is None else sites
     if sites < 1:
         raise ConfigError(f"--sites must be at least 1, not {sites}")
     run_dir = config.run_dir(default_run_name).resolve()
@@ -146,6 +148,7 @@ def coordinate_rounds(grid: Grid, run_config: dict[str, Any]) -> None:
             rounds=config.federated.rounds,
             noise_multiplier=noise,
         )
+        log.number_sites_by_name()
         save_federated_run(run_dir, config, data, log.site_list(), model, log, noise)
 
 

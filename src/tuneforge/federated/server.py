@@ -68,6 +68,19 @@ class ServerLog:
         """The sites that replied, in index order."""
         return [self.sites[index] for index in sorted(self.sites)]
 
+    def number_sites_by_name(self) -> None:
+        """Renumber the sites in the order of their names (deployed sites get their numbers in
+        the order their first replies came: a report should not depend on that)."""
+        order = sorted(self.sites, key=lambda index: self.sites[index].name)
+        new = {old: position for position, old in enumerate(order)}
+        self.sites = {new[old]: site for old, site in self.sites.items()}
+        self.node_sites = {node: new[index] for node, index in self.node_sites.items()}
+        for entry in self.rounds.values():
+            entry.trained_sites = [new.get(index, index) for index in entry.trained_sites]
+            entry.site_metrics = {
+                new.get(index, index): values for index, values in entry.site_metrics.items()
+            }
+
 
 class MeteredGrid:
     """A Flower Grid that forwards everything and records, per round, the bytes of every tensor

@@ -166,3 +166,39 @@ def test_deployment_refuses_secure_aggregation(
 
     assert_user_error(code, out, err, "federated.secure_aggregation runs in simulation only")
     assert not (tmp_path / "runs").exists()
+
+
+class _Grid:
+    def __init__(self, nodes: list[int]) -> None:
+        self.nodes = nodes
+
+    def get_node_ids(self) -> list[int]:
+        return self.nodes
+
+
+def test_deployment_wait_for_sites_gives_up_after_the_timeout() -> None:
+    from tuneforge.errors import RunError
+    from tuneforge.federated.deployment import wait_for_sites
+
+    wait_for_sites(_Grid([7, 9]), 2, timeout=0)
+    with pytest.raises(RunError, match="only 1 of 2 site"):
+        wait_for_sites(_Grid([7]), 2, timeout=0)
+
+
+def test_deployment_sites_are_numbered_by_name() -> None:
+    from tuneforge.federated.server import ServerLog
+    from tuneforge.federated.sites import SiteSummary
+
+    log = ServerLog()
+    # Replies came from b.csv first.
+    log.sites = {0: SiteSummary("b.csv", 5, 1), 1: SiteSummary("a.csv", 3, 1)}
+    log.node_sites = {1001: 0, 1002: 1}
+    log.round(1).trained_sites = [0, 1]
+    log.round(1).site_metrics = {0: {"accuracy": 0.2}, 1: {"accuracy": 0.9}}
+
+    log.number_sites_by_name()
+
+    assert [site.name for site in log.site_list()] == ["a.csv", "b.csv"]
+    assert log.node_sites == {1001: 1, 1002: 0}
+    assert log.rounds[1].trained_sites == [1, 0]
+    assert log.rounds[1].site_metrics == {1: {"accuracy": 0.2}, 0: {"accuracy": 0.9}}
