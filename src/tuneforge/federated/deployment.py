@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config import RunConfig, load_config, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError, DataError, RunError
+from tuneforge.federated.report import REPORT_FILE
 from tuneforge.federated.run import FederatedResult
 from tuneforge.run import layout
 
@@ -45,10 +46,9 @@ def coordinate(
     overwrite: bool = False,
 ) -> FederatedResult:
     """Run config.federated.rounds rounds over `sites` (default federated.sites) real sites
-    (SuperNodes started with
-    `serve-site`) through a SuperLink listening on `address`, and save the global model as a
-    run folder. The config's data is the coordinator's own: its validation rows score the
-    global model each round, its test rows once at the end.
+    (SuperNodes started with `serve-site`) through a SuperLink listening on `address`, and save
+    the global model as a run folder. The config's data is the coordinator's own: its
+    validation rows score the global model each round, its test rows once at the end.
 
     Raises:
         ConfigError: bad address or site count, the federated extra missing.
@@ -105,7 +105,7 @@ def coordinate(
             "the federated run ended without a global model (see the log above and "
             f"{home / SUPERLINK_LOG})"
         )
-    report = json.loads((run_dir / "federated.json").read_text(encoding="utf-8"))
+    report = json.loads((run_dir / REPORT_FILE).read_text(encoding="utf-8"))
     metrics = json.loads((run_dir / layout.METRICS_FILE).read_text(encoding="utf-8"))
     headline = metrics.get("test") or metrics.get("validation") or {}
     return FederatedResult(run_dir, headline, report)
@@ -123,14 +123,13 @@ def coordinate_rounds(grid: Grid, run_config: dict[str, Any]) -> None:
     run_dir = Path(str(run_config["run-dir"]))
     sites = int(run_config["sites"])
     config = load_config(run_dir / layout.CONFIG_FILE)
-    metric = config.training.metric_for_best
     with run_settings(config.training.num_threads):
         data = prepare_data(config)
         save_data_outputs(run_dir, data)
         model = build_model(config, data)
         names = exchanged_names(model, config.federated.exchange)
         noise = noise_multiplier(config, sites)
-        metric = metric or data.task.default_metric
+        metric = config.training.metric_for_best or data.task.default_metric
 
         def show(server_round: int, metrics: dict[str, float]) -> None:
             value = metrics.get(metric, float("nan"))
