@@ -90,7 +90,7 @@ def build_client_app(
 
 
 def site_record(site: Site) -> Any:
-    """The site's name and row counts (numbers only; no row of its data)."""
+    """The site's name and row counts (never a row of its data)."""
     from flwr.app import ConfigRecord
 
     return ConfigRecord(

@@ -55,6 +55,7 @@ def coordinate(
         RunError: the run ended without a global model (its log says why).
     """
     from tuneforge.federated.processes import (
+        check_port_free,
         flower_command,
         flower_process,
         stop_on_sigterm,
@@ -68,6 +69,7 @@ def coordinate(
     sites = config.federated.sites if sites is None else sites
     if sites < 1:
         raise ConfigError(f"--sites must be at least 1, not {sites}")
+    check_port_free(host, port, "--listen")
     run_dir = config.run_dir(default_run_name).resolve()
     layout.prepare_run_dir(run_dir, config, resume=False, overwrite=overwrite)
     save_config(config, run_dir / layout.CONFIG_FILE)

@@ -57,6 +57,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def check_port_free(host: str, port: int, option: str) -> None:
+    """Raise a clear error when something already listens on `host:port` (a process started
+    there would fail, and a wait for the port would find the other listener).
+
+    Raises:
+        ConfigError: the address is in use or cannot be bound here.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"{option} {host}:{port}: cannot listen there ({error.strerror})"
+            ) from None
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: float) -> None:
     """Wait until `host:port` accepts connections.
 

@@ -202,3 +202,31 @@ def test_deployment_sites_are_numbered_by_name() -> None:
     assert log.node_sites == {1001: 1, 1002: 0}
     assert log.rounds[1].trained_sites == [1, 0]
     assert log.rounds[1].site_metrics == {1: {"accuracy": 0.2}, 0: {"accuracy": 0.9}}
+
+
+@needs_flower
+def test_deployment_coordinate_on_a_busy_port_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "300")
+    config = _site_config(tmp_path, list(BBC_TOPICS))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        code, out, err = invoke(
+            monkeypatch,
+            capsys,
+            "federate",
+            "coordinate",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+        )
+
+    assert_user_error(code, out, err, f"--listen 127.0.0.1:{port}: cannot listen there")
+    assert not (tmp_path / "runs").exists()
