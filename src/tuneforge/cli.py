@@ -710,6 +710,10 @@ def federate_coordinate(
     site_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the sites to connect.")
     ] = 600.0,
+    max_site_rows: Annotated[
+        int | None,
+        typer.Option(help="With federated.secure_aggregation: the largest site's training rows."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Delete an existing run folder first.")] = False,
 ) -> None:
     """Coordinate real sites (Flower's deployment runtime): start a SuperLink, run the rounds
@@ -724,6 +728,7 @@ def federate_coordinate(
         sites=sites,
         address=listen,
         site_timeout=site_timeout,
+        max_site_rows=max_site_rows,
         default_run_name=config_path.stem,
         overwrite=overwrite,
     )

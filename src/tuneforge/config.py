@@ -602,8 +602,8 @@ class FederatedConfig(_Section):
     """Client-side fixed clipping with server noise; None: off."""
     secure_aggregation: bool = False
     """SecAgg+ (Bell et al. 2020): the sites mask their quantised updates so that the server
-    learns only their weighted sum. Flower offers it on its legacy workflow only; simulation
-    only, without client DP (see docs/guide.md)."""
+    learns only their weighted sum. Flower offers it on its legacy workflow only: not with
+    client DP nor exchange: full (see docs/guide.md)."""
 
     @model_validator(mode="after")
     def _secure_aggregation_composes(self) -> FederatedConfig:

@@ -160,8 +160,9 @@ def _flower_processes_under(folder: Path) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("secure", [False, True], ids=["fedavg", "secagg+"])
 def test_federated_deployment_two_sites_one_round_leaves_no_process(
-    tmp_path: Path, bbc_news_dir: Path
+    tmp_path: Path, bbc_news_dir: Path, secure: bool
 ) -> None:
     import signal
     import subprocess
@@ -178,7 +179,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=16)
     raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
     raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
-    raw["federated"] = {"rounds": 1, "local_epochs": 1}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1, "secure_aggregation": secure}
     config = write_yaml(tmp_path / "fed.yaml", raw)
     port = free_port()
     # The sites' temporary FLWR_HOME folders go under tmp_path too, where the leak check looks.
@@ -199,8 +200,17 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
             )
 
     address = f"127.0.0.1:{port}"
+    # Each site has 32 training rows (8 articles of 5 topics, 80% train).
+    secure_options = ["--max-site-rows", "40"] if secure else []
     coordinator = start(
-        "coordinator", "coordinate", str(config), "--sites", "2", "--listen", address
+        "coordinator",
+        "coordinate",
+        str(config),
+        "--sites",
+        "2",
+        "--listen",
+        address,
+        *secure_options,
     )
     site_processes: list[subprocess.Popen] = []
     try:
@@ -240,7 +250,9 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     assert sorted(last["sites"]) == ["a.csv", "b.csv"] and last["worst_site"] is not None
     assert last["bytes_from_sites"] > 0
     assert all("lora_" in n or "classifier" in n for n in report["exchanged_tensors"])
-    assert "2 sites" in (run_dir / "model_card.md").read_text()
+    card = (run_dir / "model_card.md").read_text()
+    assert "2 sites" in card
+    assert ("Secure aggregation: SecAgg+" in card) is secure
     assert (run_dir / "metrics.json").is_file()
     predictor = load_predictor(run_dir)
     assert len(predictor.predict(["The film won three awards at the festival."])) == 1
@@ -277,6 +289,7 @@ def test_federated_secure_aggregation_matches_plain_fedavg(tmp_path: Path) -> No
     assert rounds[1]["bytes_from_sites"] > plain.report["rounds"][1]["bytes_from_sites"]
     expected = plain.report["rounds"][1]["global"]["loss"]
     assert rounds[1]["global"]["loss"] == pytest.approx(expected, abs=1e-4)
+    assert secure.report["exchanged_tensors"] == plain.report["exchanged_tensors"]
     plain_files = sorted((plain.run_dir / "model").rglob("*.safetensors"))
     assert plain_files
     for path in plain_files:

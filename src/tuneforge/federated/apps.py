@@ -24,7 +24,7 @@ client_app = ClientApp()
 def main(grid: Grid, context: Context) -> None:
     from tuneforge.federated.deployment import coordinate_rounds
 
-    coordinate_rounds(grid, dict(context.run_config))
+    coordinate_rounds(grid, context)
 
 
 @client_app.train()
@@ -49,14 +49,22 @@ def _handle(msg: Message, context: Context) -> Message:
 
 @functools.cache
 def _site_app(config_file: str, name: str) -> tuple[Any, int | None]:
-    """The simulation's ClientApp serving this site (-1: the server numbers deployed sites)."""
+    """The simulation's ClientApp (or its SecAgg+ one) serving this site (-1: the server numbers
+    deployed sites)."""
     from tuneforge.config import load_config
     from tuneforge.federated.client import build_client_app
     from tuneforge.federated.sites import deployed_site
 
     config = load_config(config_file)
     site = deployed_site(config, name)
-    app = build_client_app(
-        lambda context: (-1, site), config, clip_updates=config.federated.privacy is not None
-    )
+    if config.federated.secure_aggregation:
+        from tuneforge.federated.secure import build_secure_client_app
+
+        # A legacy ClientApp under secaggplus_mod, called with the same messages and context
+        # (the mod keeps its key-exchange state in context.state between messages).
+        app = build_secure_client_app(lambda context: (-1, site), config)
+    else:
+        app = build_client_app(
+            lambda context: (-1, site), config, clip_updates=config.federated.privacy is not None
+        )
     return app, config.training.num_threads

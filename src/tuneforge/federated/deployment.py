@@ -26,6 +26,7 @@ from tuneforge.federated.run import FederatedResult
 from tuneforge.run import layout
 
 if TYPE_CHECKING:
+    from flwr.app import Context
     from flwr.serverapp import Grid
 
 # The SuperLink connection `flwr run` reads from FLWR_HOME/config.toml.
@@ -42,6 +43,7 @@ def coordinate(
     sites: int | None = None,
     address: str = "127.0.0.1:9092",
     site_timeout: float = 600.0,
+    max_site_rows: int | None = None,
     default_run_name: str = "federated",
     overwrite: bool = False,
 ) -> FederatedResult:
@@ -49,6 +51,8 @@ def coordinate(
     (SuperNodes started with `serve-site`) through a SuperLink listening on `address`, and save
     the global model as a run folder. The config's data is the coordinator's own: its
     validation rows score the global model each round, its test rows once at the end.
+    With federated.secure_aggregation, `max_site_rows` bounds every site's training rows
+    (SecAgg+ quantises each site's weight as a share of it).
 
     Raises:
         ConfigError: bad address or site count, the federated extra missing.
@@ -64,7 +68,7 @@ def coordinate(
     from tuneforge.federated.runtime import flower_environment, require_flower
 
     require_flower()
-    _refuse_secure_aggregation(config)
+    _check_secure_aggregation(config, max_site_rows)
     host, port = parse_address(address, "--listen")
     sites = config.federated.sites if sites is None else sites
     if sites < 1:
@@ -76,7 +80,13 @@ def coordinate(
     with flower_environment(run_dir):
         home = run_dir / ".flwr"
         app_dir = write_flower_app(
-            home / APP_DIR, {"run-dir": str(run_dir), "sites": sites, "site-timeout": site_timeout}
+            home / APP_DIR,
+            {
+                "run-dir": str(run_dir),
+                "sites": sites,
+                "site-timeout": site_timeout,
+                "max-site-rows": max_site_rows or 0,
+            },
         )
         client_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         _write_connection(home, f"{client_host}:{port}")
@@ -113,7 +123,7 @@ def coordinate(
     return FederatedResult(run_dir, headline, report)
 
 
-def coordinate_rounds(grid: Grid, run_config: dict[str, Any]) -> None:
+def coordinate_rounds(grid: Grid, context: Context) -> None:
     """The deployed ServerApp's work, in the process the SuperLink starts: prepare the
     coordinator's data, run the rounds over the connected sites, save the run folder."""
     from tuneforge._process import run_settings
@@ -122,6 +132,7 @@ def coordinate_rounds(grid: Grid, run_config: dict[str, Any]) -> None:
     from tuneforge.federated.server import ServerLog, run_rounds
     from tuneforge.pipeline import build_model, prepare_data, save_data_outputs
 
+    run_config = context.run_config
     run_dir = Path(str(run_config["run-dir"]))
     sites = int(run_config["sites"])
     config = load_config(run_dir / layout.CONFIG_FILE)
@@ -139,16 +150,22 @@ def coordinate_rounds(grid: Grid, run_config: dict[str, Any]) -> None:
 
         wait_for_sites(grid, sites, float(run_config["site-timeout"]))
         log = ServerLog()
-        run_rounds(
+        common = (
             grid,
             config.federated,
             sites,
             exchanged_state(model, names),
             global_evaluator(config, data, model, show),
             log,
-            rounds=config.federated.rounds,
-            noise_multiplier=noise,
         )
+        rounds = config.federated.rounds
+        if config.federated.secure_aggregation:
+            from tuneforge.federated.secure import run_secure_rounds
+
+            max_site_rows = int(run_config["max-site-rows"])
+            run_secure_rounds(*common, context=context, rounds=rounds, max_site_rows=max_site_rows)
+        else:
+            run_rounds(*common, rounds=rounds, noise_multiplier=noise)
         log.number_sites_by_name()
         save_federated_run(run_dir, config, data, log.site_list(), model, log, noise)
 
@@ -197,7 +214,6 @@ def serve_site(
     from tuneforge.federated.sites import deployed_site
 
     require_flower()
-    _refuse_secure_aggregation(config)
     parse_address(superlink, "--superlink")
     site_config = site_run_config(config, data)
     name = name or data.name
@@ -259,12 +275,14 @@ def site_run_config(config: RunConfig, data: Path) -> RunConfig:
     return site_config
 
 
-def _refuse_secure_aggregation(config: RunConfig) -> None:
-    if config.federated.secure_aggregation:
+def _check_secure_aggregation(config: RunConfig, max_site_rows: int | None) -> None:
+    if not config.federated.secure_aggregation:
+        return
+    if max_site_rows is None or max_site_rows < 1:
         raise ConfigError(
-            "federated.secure_aggregation runs in simulation only: SecAgg+ quantises each "
-            "site's weight as a share of the largest site's rows, which a coordinator does "
-            "not know before the sites connect (see docs/guide.md)"
+            "federated.secure_aggregation needs --max-site-rows N (N >= 1, the largest site's "
+            "training rows): SecAgg+ quantises each site's weight as a share of it, and the "
+            "coordinator does not know the sites' sizes before they connect"
         )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tuneforge.config import FederatedConfig, RunConfig
+from tuneforge.errors import RunError
 from tuneforge.federated.client import NUM_EXAMPLES, SITE_INDEX, SITE_WEIGHT
 from tuneforge.federated.sites import Site, SiteSummary
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 # default, 8: adapter, head and layer-norm weights lie well inside it).
 CLIPPING_RANGE = 8.0
 SITE_NAME, TRAIN_ROWS, VALIDATION_ROWS = "site-name", "train-rows", "validation-rows"
+MAX_SITE_ROWS = "max-site-rows"
+"""Sent with every fit: a site with more training rows refuses (its weight would overflow)."""
 
 
 def run_secure_rounds(
@@ -87,6 +90,7 @@ def run_secure_rounds(
             [tensor.numpy() for tensor in initial_state.values()]
         ),
         log=log,
+        max_site_rows=max_site_rows,
     )
     legacy = LegacyContext(
         context=context, config=ServerConfig(num_rounds=rounds), strategy=strategy
@@ -103,7 +107,17 @@ def run_secure_rounds(
     )
     # Flower samples the training sites with Python's random module.
     random.seed(federated.seed)
-    workflow(MeteredGrid(grid, log, record_sites=False), legacy)
+    workflow(MeteredGrid(grid, log, legacy=True), legacy)
+    for number in range(1, rounds + 1):
+        entry = log.round(number)
+        # Legacy messages number the arrays; they hold these tensors, in this order.
+        entry.array_names.update(names)
+        # Flower's workflow logs a failed SecAgg+ stage and goes on with the old parameters.
+        if not entry.trained_sites:
+            raise RunError(
+                f"SecAgg+ round {number} aggregated no site's update (a site failed or dropped "
+                "out; see the sites' logs)"
+            )
 
 
 def _legacy_strategy(
@@ -113,11 +127,16 @@ def _legacy_strategy(
     evaluate_fn: Callable[..., Any],
     initial_parameters: Any,
     log: ServerLog,
+    max_site_rows: int,
 ) -> Any:
     from flwr.server import strategy as legacy
 
     def fit_config(server_round: int) -> dict[str, Any]:
-        return {"server-round": server_round, "local-epochs": federated.local_epochs}
+        return {
+            "server-round": server_round,
+            "local-epochs": federated.local_epochs,
+            MAX_SITE_ROWS: max_site_rows,
+        }
 
     def evaluate_config(server_round: int) -> dict[str, Any]:
         return {"server-round": server_round}
@@ -170,10 +189,12 @@ def _legacy_strategy(
 
 
 def _note_site(log: ServerLog, metrics: dict[str, Any]) -> int:
+    """The site's index: its partition number, or a deployed site's number by its name."""
     index = int(metrics[SITE_INDEX])
-    log.sites[index] = SiteSummary(
-        str(metrics[SITE_NAME]), int(metrics[TRAIN_ROWS]), int(metrics[VALIDATION_ROWS])
-    )
+    name = str(metrics[SITE_NAME])
+    if index < 0:
+        index = next((i for i, site in log.sites.items() if site.name == name), len(log.sites))
+    log.sites[index] = SiteSummary(name, int(metrics[TRAIN_ROWS]), int(metrics[VALIDATION_ROWS]))
     return index
 
 
@@ -211,6 +232,12 @@ def build_secure_client_app(
             }
 
         def fit(self, parameters: list[np.ndarray], settings: dict[str, Any]) -> Any:
+            bound = int(settings.get(MAX_SITE_ROWS, self.site.train_size))
+            if self.site.train_size > bound:
+                raise ValueError(
+                    f"site {self.site.name} has {self.site.train_size} training rows, more than "
+                    f"the coordinator's --max-site-rows {bound}: SecAgg+ would overflow"
+                )
             model, names = self._model(parameters)
             round_settings = {
                 "server-round": settings.get("server-round", 1),

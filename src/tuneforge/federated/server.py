@@ -89,14 +89,15 @@ class MeteredGrid:
     worst site needs each one).
 
     A message's round is the `server-round` of its config; a message without one (a SecAgg+
-    key-exchange stage) belongs to the last round seen. `record_sites=False` leaves the sites'
-    rows to the caller (legacy replies hold their metrics in ConfigRecords).
+    key-exchange stage) belongs to the last round seen. `legacy=True` (Flower's legacy
+    messages: numbered arrays, metrics in ConfigRecords) counts the bytes only and leaves the
+    tensor names and the sites' rows to the caller.
     """
 
-    def __init__(self, grid: Grid, log: ServerLog, *, record_sites: bool = True) -> None:
+    def __init__(self, grid: Grid, log: ServerLog, *, legacy: bool = False) -> None:
         self._grid = grid
         self._log = log
-        self._record_sites = record_sites
+        self._legacy = legacy
         self._round = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -117,7 +118,7 @@ class MeteredGrid:
             if reply.has_error():
                 continue
             self._count(reply, "bytes_from_sites")
-            if not self._record_sites:
+            if self._legacy:
                 continue
             metrics = dict(next(iter(reply.content.metric_records.values()), {}))
             index = self._log.site_index(reply)
@@ -141,7 +142,8 @@ class MeteredGrid:
         entry = self._log.round(self._round)
         total = 0
         for record in message.content.array_records.values():
-            entry.array_names.update(record.keys())
+            if not self._legacy:
+                entry.array_names.update(record.keys())
             total += sum(len(array.data) for array in record.values())
         for record in message.content.config_records.values():
             for value in record.values():

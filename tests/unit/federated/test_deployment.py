@@ -134,37 +134,24 @@ def test_deployment_wait_for_port_reports_an_early_exit(tmp_path: Path) -> None:
 
 
 @needs_flower
-@pytest.mark.parametrize("command", ["serve-site", "coordinate"])
-def test_deployment_refuses_secure_aggregation(
-    tmp_path: Path,
-    bbc_news_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    command: str,
+def test_deployment_secure_aggregation_needs_max_site_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("COLUMNS", "300")
-    site = write_bbc_csv(tmp_path / "site.csv", bbc_news_dir, per_topic=4)
     config = _site_config(tmp_path, list(BBC_TOPICS))
-    options = (
-        ["--superlink", "127.0.0.1:9092", "--data", str(site)]
-        if command == "serve-site"
-        else ["--sites", "2"]
-    )
 
     code, out, err = invoke(
         monkeypatch,
         capsys,
         "federate",
-        command,
+        "coordinate",
         str(config),
         "--set",
         "federated.secure_aggregation=true",
-        *options,
     )
 
-    assert_user_error(code, out, err, "federated.secure_aggregation runs in simulation only")
+    assert_user_error(code, out, err, "federated.secure_aggregation needs --max-site-rows N")
     assert not (tmp_path / "runs").exists()
 
 
