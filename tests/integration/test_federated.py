@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -129,3 +130,226 @@ def test_federated_cli_site_with_other_labels_exits_2(tmp_path: Path, bbc_news_d
     message = " ".join((result.stdout + result.stderr).split())
     assert "site b.csv: label(s) science are not in the federation's label set" in message
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# Flower's deployment processes; a leftover one of them is a leak.
+_FLOWER_PROCESSES = (
+    "flower-superlink",
+    "flower-supernode",
+    "flower-superexec",
+    "flwr-serverapp",
+    "flwr-clientapp",
+)
+
+
+def _flower_processes_under(folder: Path) -> list[str]:
+    """Live Flower processes whose FLWR_HOME lies under `folder`."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["status"] == psutil.STATUS_ZOMBIE or not any(
+            name in command for name in _FLOWER_PROCESSES
+        ):
+            continue
+        try:
+            home = process.environ().get("FLWR_HOME", "")
+        except psutil.Error:
+            continue
+        if home.startswith(str(folder)):
+            found.append(f"{process.pid} {command}")
+    return found
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["fedavg", "secagg+"])
+def test_federated_deployment_two_sites_one_round_leaves_no_process(
+    tmp_path: Path, bbc_news_dir: Path, secure: bool
+) -> None:
+    import signal
+    import subprocess
+
+    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+
+    from tuneforge.federated.processes import free_port, wait_for_port
+    from tuneforge.predict import load_predictor
+
+    site_files = [
+        write_bbc_csv(tmp_path / "a.csv", bbc_news_dir, per_topic=8),
+        write_bbc_csv(tmp_path / "b.csv", bbc_news_dir, per_topic=8, offset=8),
+    ]
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=16)
+    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1, "secure_aggregation": secure}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    port = free_port()
+    # The sites' temporary FLWR_HOME folders go under tmp_path too, where the leak check looks.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = cli_env({"TMPDIR": str(scratch)})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        with (logs / f"{name}.log").open("w") as log:
+            return subprocess.Popen(
+                [str(TUNEFORGE), "federate", *args],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    address = f"127.0.0.1:{port}"
+    # Each site has 32 training rows (8 articles of 5 topics, 80% train).
+    secure_options = ["--max-site-rows", "40"] if secure else []
+    coordinator = start(
+        "coordinator",
+        "coordinate",
+        str(config),
+        "--sites",
+        "2",
+        "--listen",
+        address,
+        *secure_options,
+    )
+    site_processes: list[subprocess.Popen] = []
+    try:
+        wait_for_port("127.0.0.1", port, coordinator, 120)
+        for path in site_files:
+            site_processes.append(
+                start(
+                    path.stem,
+                    "serve-site",
+                    str(config),
+                    "--superlink",
+                    address,
+                    "--data",
+                    str(path),
+                )
+            )
+        coordinator.wait(timeout=900)
+        assert coordinator.returncode == 0, (logs / "coordinator.log").read_text()[-4000:]
+    finally:
+        for process in [coordinator, *site_processes]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [coordinator, *site_processes]:
+            process.wait(timeout=120)
+
+    site_outputs = [(logs / f"{path.stem}.log").read_text() for path in site_files]
+    for process, site_output in zip(site_processes, site_outputs, strict=True):
+        assert process.returncode == 0, site_output[-3000:]
+        assert "stopped" in site_output
+    run_dir = tmp_path / "runs" / "run"
+    report = json.loads((run_dir / "federated.json").read_text())
+    assert [row["round"] for row in report["rounds"]] == [0, 1]
+    assert sorted(report["sites"]) == ["a.csv", "b.csv"]
+    assert report["sites"]["a.csv"]["train"] > 0
+    last = report["rounds"][-1]
+    assert sorted(last["trained_sites"]) == ["a.csv", "b.csv"]
+    assert sorted(last["sites"]) == ["a.csv", "b.csv"] and last["worst_site"] is not None
+    assert last["bytes_from_sites"] > 0
+    assert all("lora_" in n or "classifier" in n for n in report["exchanged_tensors"])
+    card = (run_dir / "model_card.md").read_text()
+    assert "2 sites" in card
+    assert ("Secure aggregation: SecAgg+" in card) is secure
+    assert (run_dir / "metrics.json").is_file()
+    predictor = load_predictor(run_dir)
+    assert len(predictor.predict(["The film won three awards at the festival."])) == 1
+    # Flower's state stayed in the run folder and the sites' scratch folders (now removed);
+    # no Flower process of this test survives, nor any child of this one.
+    assert (run_dir / ".flwr" / "superlink.log").is_file()
+    assert list(scratch.glob("tuneforge-site-*")) == []
+    assert _flower_processes_under(tmp_path) == []
+    assert psutil.Process().children(recursive=True) == []
+
+
+def test_federated_secure_aggregation_matches_plain_fedavg(tmp_path: Path) -> None:
+    """SecAgg+ (3 sites, 1 round) changes only how the sum is computed: the global model equals
+    plain FedAvg's on the same seed within SecAgg+'s quantisation step (16 / 2**22 per
+    parameter at clipping range 8)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from tuneforge.config import config_from_dict
+    from tuneforge.federated import federate
+
+    def run(name: str, secure: bool) -> Any:
+        raw = tiny_config(tmp_path / name, data={"max_examples": 150}, **LORA_ROUNDS)
+        raw["federated"].update(rounds=1, local_epochs=2, secure_aggregation=secure)
+        return federate(config_from_dict(raw), show_progress=False)
+
+    plain, secure = run("plain", False), run("secure", True)
+
+    rounds = secure.report["rounds"]
+    assert [row["round"] for row in rounds] == [0, 1]
+    assert rounds[1]["trained_sites"] == ["site-0", "site-1", "site-2"]
+    assert sorted(rounds[1]["sites"]) == ["site-0", "site-1", "site-2"]
+    # Masked vectors travel as bytes: about one 8-byte integer per parameter and site.
+    assert rounds[1]["bytes_from_sites"] > plain.report["rounds"][1]["bytes_from_sites"]
+    expected = plain.report["rounds"][1]["global"]["loss"]
+    assert rounds[1]["global"]["loss"] == pytest.approx(expected, abs=1e-4)
+    assert secure.report["exchanged_tensors"] == plain.report["exchanged_tensors"]
+    plain_files = sorted((plain.run_dir / "model").rglob("*.safetensors"))
+    assert plain_files
+    for path in plain_files:
+        ours = load_file(secure.run_dir / path.relative_to(plain.run_dir))
+        theirs = load_file(path)
+        assert ours.keys() == theirs.keys()
+        for key, tensor in theirs.items():
+            assert torch.allclose(ours[key].float(), tensor.float(), atol=1e-4), key
+    assert "Secure aggregation: SecAgg+" in (secure.run_dir / "model_card.md").read_text()
+
+
+def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
+    tmp_path: Path, bbc_news_dir: Path
+) -> None:
+    """SIGTERM to a coordinator whose ServerApp waits for sites stops the SuperLink, its
+    detached flower-superexec and the flwr-serverapp it started."""
+    import signal
+    import subprocess
+    import time
+
+    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+
+    from tuneforge.federated.processes import free_port, wait_for_port
+
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6)
+    raw = tiny_config(tmp_path / "runs")
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    port = free_port()
+    log_file = tmp_path / "coordinator.log"
+    with log_file.open("w") as log:
+        coordinator = subprocess.Popen(
+            [
+                str(TUNEFORGE),
+                "federate",
+                "coordinate",
+                str(config),
+                "--sites",
+                "2",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=tmp_path,
+            env=cli_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port("127.0.0.1", port, coordinator, 120)
+        deadline = time.monotonic() + 300
+        while "0 of 2 site(s) connected" not in log_file.read_text():
+            assert time.monotonic() < deadline, log_file.read_text()[-3000:]
+            assert coordinator.poll() is None, log_file.read_text()[-3000:]
+            time.sleep(1)
+        assert any("flwr-serverapp" in line for line in _flower_processes_under(tmp_path))
+    finally:
+        coordinator.send_signal(signal.SIGTERM)
+        coordinator.wait(timeout=120)
+
+    assert coordinator.returncode == 130, log_file.read_text()[-3000:]
+    assert "Interrupted" in log_file.read_text()
+    assert _flower_processes_under(tmp_path) == []
+    assert psutil.Process().children(recursive=True) == []

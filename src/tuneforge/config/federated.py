@@ -62,3 +62,23 @@ class FederatedConfig(Section):
     """Seed of the partition and of the server's site sampling."""
     privacy: FederatedPrivacyConfig | None = None
     """Client-side fixed clipping with server noise; None: off."""
+    secure_aggregation: bool = False
+    """SecAgg+ (Bell et al. 2020): the sites mask their quantised updates so that the server
+    learns only their weighted sum. Flower offers it on its legacy workflow only: not with
+    client DP nor exchange: full (see docs/guide.md)."""
+
+    @model_validator(mode="after")
+    def _secure_aggregation_composes(self) -> FederatedConfig:
+        if self.secure_aggregation and self.privacy is not None:
+            raise ValueError(
+                "federated.secure_aggregation runs on Flower's legacy workflow, and client DP "
+                "(federated.privacy) on its Message API strategies; the two cannot be combined "
+                "in Flower 1.42: use one or the other"
+            )
+        if self.secure_aggregation and self.exchange == "full":
+            raise ValueError(
+                "federated.secure_aggregation clips every exchanged value to +-8 before "
+                "quantising it, and a full model's weights reach that (embeddings); use "
+                "exchange: adapters"
+            )
+        return self

@@ -25,6 +25,9 @@ SITE_WEIGHT = "site-weight"
 """1 for every site: the weight key under client DP, whose noise is calibrated to the mean of
 equally weighted clipped updates (McMahan et al. 2018)."""
 SITE_INDEX = "site-index"
+"""The partition number in simulation; -1 from a deployed site (the server numbers those)."""
+SITE = "site"
+"""A reply's ConfigRecord naming the site and its row counts, for the report."""
 
 
 def build_client_app(
@@ -65,6 +68,7 @@ def build_client_app(
             {
                 ARRAYS: ArrayRecord(exchanged_state(trained, names)),
                 METRICS: MetricRecord(metrics),
+                SITE: site_record(site),
             }
         )
         return Message(content=content, reply_to=msg)
@@ -79,9 +83,19 @@ def build_client_app(
             SITE_INDEX: index,
         }
         metrics.update(evaluate_site(model, site, config))
-        return Message(content=RecordDict({METRICS: MetricRecord(metrics)}), reply_to=msg)
+        content = RecordDict({METRICS: MetricRecord(metrics), SITE: site_record(site)})
+        return Message(content=content, reply_to=msg)
 
     return app
+
+
+def site_record(site: Site) -> Any:
+    """The site's name and row counts (never a row of its data)."""
+    from flwr.app import ConfigRecord
+
+    return ConfigRecord(
+        {"name": site.name, "train-rows": site.train_size, "validation-rows": site.validation_size}
+    )
 
 
 def train_site(

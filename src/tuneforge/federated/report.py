@@ -4,28 +4,36 @@ a section of the model card."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneforge._atomic import write_json_atomic
 from tuneforge.config import RunConfig
 from tuneforge.console import console
-from tuneforge.federated.sites import Federation
+from tuneforge.federated.sites import SiteSummary
 from tuneforge.run import layout
+
+if TYPE_CHECKING:
+    from tuneforge.pipeline import PreparedData
 
 REPORT_FILE = "federated.json"
 PLOT_FILE = "federated.png"
 
 
 def build_report(
-    config: RunConfig, federation: Federation, log: Any, *, noise_multiplier: float | None
+    config: RunConfig,
+    data: PreparedData,
+    sites: Sequence[SiteSummary],
+    log: Any,
+    *,
+    noise_multiplier: float | None,
 ) -> dict[str, Any]:
     from tuneforge.federated.accounting import epsilon_per_round
     from tuneforge.federated.server import sampled_sites
 
     federated = config.federated
-    sites = federation.sites
-    metric = config.training.metric_for_best or federation.data.task.default_metric
+    metric = config.training.metric_for_best or data.task.default_metric
     epsilons: list[float] | None = None
     if federated.privacy is not None and noise_multiplier is not None:
         rate = sampled_sites(federated, len(sites)) / len(sites)
@@ -83,13 +91,14 @@ def build_report(
 def save_federated_report(
     run_dir: Path,
     config: RunConfig,
-    federation: Federation,
+    data: PreparedData,
+    sites: Sequence[SiteSummary],
     log: Any,
     *,
     noise_multiplier: float | None,
 ) -> dict[str, Any]:
     """Write federated.json and federated.png; print the per-round table."""
-    report = build_report(config, federation, log, noise_multiplier=noise_multiplier)
+    report = build_report(config, data, sites, log, noise_multiplier=noise_multiplier)
     write_json_atomic(report, run_dir / REPORT_FILE)
     plot_rounds(report, run_dir / PLOT_FILE)
     console.print(rounds_table(report))
@@ -184,17 +193,19 @@ def round_history(log: Any) -> list[dict[str, Any]]:
     ]
 
 
-def append_model_card_section(run_dir: Path, config: RunConfig, federation: Federation) -> None:
+def append_model_card_section(
+    run_dir: Path, config: RunConfig, sites: Sequence[SiteSummary]
+) -> None:
     """State the federated setup in the model card (both copies save_run wrote)."""
     from tuneforge.run.layout import MODEL_DIR
 
     federated = config.federated
     privacy = federated.privacy
-    sizes = ", ".join(f"{site.name} {site.train_size}" for site in federation.sites)
+    sizes = ", ".join(f"{site.name} {site.train_size}" for site in sites)
     lines = [
         "",
         "## Federated training",
-        f"- Trained with Flower by {len(federation.sites)} sites that never shared their data "
+        f"- Trained with Flower by {len(sites)} sites that never shared their data "
         f"(training rows: {sizes}); partition: {federated.partition}"
         + (f" (alpha {federated.alpha})" if federated.partition != "iid" else ""),
         f"- {federated.rounds} rounds of {federated.strategy}, {federated.fraction_fit:.0%} of "
@@ -205,6 +216,12 @@ def append_model_card_section(run_dir: Path, config: RunConfig, federation: Fede
             f"updates clipped to {privacy.clipping_norm}, server noise; epsilon per round in "
             f"{REPORT_FILE} (delta {privacy.delta})"
             if privacy
+            else "off"
+        ),
+        "- Secure aggregation: "
+        + (
+            "SecAgg+ (the server saw only the masked, quantised sum of the sites' parameters)"
+            if federated.secure_aggregation
             else "off"
         ),
         f"- Per-round and per-site metrics: {REPORT_FILE}, {PLOT_FILE}",

@@ -4,15 +4,19 @@ model as a normal run folder with a federated report."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import RunConfig, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
-from tuneforge.federated.sites import Federation, Site
+from tuneforge.federated.sites import Federation, Site, SiteSummary
 from tuneforge.run import layout
+
+if TYPE_CHECKING:
+    from tuneforge.pipeline import PreparedData
 
 
 @dataclass
@@ -52,9 +56,7 @@ def federate(
 def _federate(
     config: RunConfig, run_dir: Path, sites_from: Path | None, show_progress: bool
 ) -> FederatedResult:
-    from tuneforge.adapt import count_parameters
     from tuneforge.federated.exchange import exchanged_names, exchanged_state
-    from tuneforge.federated.report import save_federated_report
     from tuneforge.pipeline import build_model, save_data_outputs
 
     federation = _federation(config, sites_from)
@@ -64,11 +66,10 @@ def _federate(
 
     model = build_model(config, federation.data)
     names = exchanged_names(model, config.federated.exchange)
-    noise = _noise_multiplier(config, len(federation.sites))
+    noise = noise_multiplier(config, len(federation.sites))
     log = _simulate(config, federation, model, exchanged_state(model, names), noise, show_progress)
-    report = save_federated_report(run_dir, config, federation, log, noise_multiplier=noise)
-    metrics = _save_global_model(run_dir, config, federation, model, log, count_parameters(model))
-    return FederatedResult(run_dir, metrics, report)
+    sites = [site.summary() for site in federation.sites]
+    return save_federated_run(run_dir, config, federation.data, sites, model, log, noise)
 
 
 def _federation(config: RunConfig, sites_from: Path | None) -> Federation:
@@ -80,7 +81,9 @@ def _federation(config: RunConfig, sites_from: Path | None) -> Federation:
     return partition_sites(prepare_data(config), config)
 
 
-def _noise_multiplier(config: RunConfig, sites: int) -> float | None:
+def noise_multiplier(config: RunConfig, sites: int) -> float | None:
+    """The server noise of client DP (None without it): the configured multiplier, or the one
+    that spends federated.privacy.target_epsilon over the rounds at the sampling rate."""
     from tuneforge.federated.accounting import noise_for_epsilon
     from tuneforge.federated.server import sampled_sites
 
@@ -107,15 +110,10 @@ def _simulate(
     from flwr.simulation import run_simulation
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tuneforge.evaluate import scalar_metrics
     from tuneforge.federated.client import build_client_app
-    from tuneforge.federated.exchange import load_exchanged
     from tuneforge.federated.server import ServerLog, build_server_app
-    from tuneforge.inference import default_device, resolve_precision
-    from tuneforge.pipeline import evaluate_model
 
     data = federation.data
-    precision = resolve_precision(config.training.precision, default_device())
     metric = config.training.metric_for_best or data.task.default_metric
     rounds = config.federated.rounds
     progress = Progress(
@@ -129,16 +127,14 @@ def _simulate(
     )
     bar = progress.add_task("", total=rounds)
 
-    def evaluate_global(server_round: int, state: dict[str, Any]) -> dict[str, float]:
-        load_exchanged(model, state)
-        scored = evaluate_model(model, data.task, data, "validation", config, precision)
-        metrics = {k: float(v) for k, v in scalar_metrics(scored.metrics).items()}
+    def show(server_round: int, metrics: dict[str, float]) -> None:
         progress.update(
             bar,
             completed=server_round,
             description=f"validation {metric} {metrics.get(metric, float('nan')):.4f}",
         )
-        return metrics
+
+    evaluate_global = global_evaluator(config, data, model, show)
 
     sites = federation.sites
 
@@ -154,10 +150,16 @@ def _simulate(
         evaluate_global,
         log,
         noise_multiplier=noise_multiplier,
+        max_site_rows=max(site.train_size for site in sites),
     )
-    client_app = build_client_app(
-        site_of, config, clip_updates=config.federated.privacy is not None
-    )
+    if config.federated.secure_aggregation:
+        from tuneforge.federated.secure import build_secure_client_app
+
+        client_app = build_secure_client_app(site_of, config)
+    else:
+        client_app = build_client_app(
+            site_of, config, clip_updates=config.federated.privacy is not None
+        )
     cpus = max(1, config.training.num_threads or 1)
     backend = {
         # One site trains at a time with `cpus` threads; Ray gets no more (its default is
@@ -189,23 +191,55 @@ def _simulate(
     return log
 
 
-def _save_global_model(
+def global_evaluator(
+    config: RunConfig,
+    data: PreparedData,
+    model: Any,
+    on_round: Callable[[int, dict[str, float]], None],
+) -> Callable[[int, dict[str, Any]], dict[str, float]]:
+    """The server's evaluation of the global parameters on `data`'s validation rows; each
+    round's metrics also go to `on_round` (a progress bar, a log line)."""
+    from tuneforge.evaluate import scalar_metrics
+    from tuneforge.federated.exchange import load_exchanged
+    from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.pipeline import evaluate_model
+
+    precision = resolve_precision(config.training.precision, default_device())
+
+    def evaluate_global(server_round: int, state: dict[str, Any]) -> dict[str, float]:
+        load_exchanged(model, state)
+        scored = evaluate_model(model, data.task, data, "validation", config, precision)
+        metrics = {k: float(v) for k, v in scalar_metrics(scored.metrics).items()}
+        on_round(server_round, metrics)
+        return metrics
+
+    return evaluate_global
+
+
+def save_federated_run(
     run_dir: Path,
     config: RunConfig,
-    federation: Federation,
+    data: PreparedData,
+    sites: list[SiteSummary],
     model: Any,
     log: Any,
-    parameters: tuple[int, int],
-) -> dict[str, Any]:
-    """The final global model as a normal run folder: validation and test metrics (test scored
-    once, here), plots, model card (with the federated setup), metrics.json last."""
+    noise: float | None,
+) -> FederatedResult:
+    """The federated report, then the final global model as a normal run folder (the
+    simulation's and the deployment's alike): validation and test metrics (test scored once,
+    here), plots, model card (with the federated setup), metrics.json last."""
+    from tuneforge.adapt import count_parameters
     from tuneforge.federated.exchange import load_exchanged
-    from tuneforge.federated.report import append_model_card_section, round_history
+    from tuneforge.federated.report import (
+        append_model_card_section,
+        round_history,
+        save_federated_report,
+    )
     from tuneforge.inference import default_device, resolve_precision
     from tuneforge.pipeline import FitResult, check_quality, evaluate_model, save_run
     from tuneforge.training.loop import TrainState
 
-    data = federation.data
+    report = save_federated_report(run_dir, config, data, sites, log, noise_multiplier=noise)
     precision = resolve_precision(config.training.precision, default_device())
     load_exchanged(model, log.final_arrays)
     model.eval()
@@ -231,6 +265,7 @@ def _save_global_model(
         history=round_history(log),
     )
     result = FitResult(model, state, results.get("validation"), data.metadata, precision, None)
+    parameters = count_parameters(model)
     save_run(run_dir, config, data, result, results, parameters=parameters, quality=quality)
-    append_model_card_section(run_dir, config, federation)
-    return results.get(headline, {})
+    append_model_card_section(run_dir, config, sites)
+    return FederatedResult(run_dir, results.get(headline, {}), report)

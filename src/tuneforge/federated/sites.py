@@ -40,6 +40,19 @@ class Site:
     def validation_size(self) -> int:
         return len(self.data.features["validation"])
 
+    def summary(self) -> SiteSummary:
+        return SiteSummary(self.name, self.train_size, self.validation_size)
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    """What the server and the report know of a site: its name and row counts (a deployed
+    site's data never leaves it; it reports these with each reply)."""
+
+    name: str
+    train_size: int
+    validation_size: int
+
 
 @dataclass
 class Federation:
@@ -101,30 +114,49 @@ def sites_from_folder(folder: Path, config: RunConfig) -> Federation:
     labels = config.data.labels
     sites: list[Site] = []
     for path in files:
-        site_config = config.model_copy(deep=True)
-        site_config.data.source = str(path.resolve())
-        site_config.data.labels = labels
-        data = prepare_data(site_config)
-        unknown = sorted(
-            {
-                str(row.label)
-                for row in data.splits.quarantined
-                if reason_category(row.reason) == "undeclared label"
-            }
-        )
-        if unknown:
-            raise ConfigError(
-                f"site {path.name}: label(s) {', '.join(unknown)} are not in the federation's "
-                f"label set ({', '.join(labels or [])}); every site must use the same labels "
-                "(declare them in data.labels)."
-            )
-        labels = labels or data.names
-        sites.append(Site(path.name, data))
+        site = prepare_site(path, config, labels)
+        labels = labels or site.data.names
+        sites.append(site)
     whole = _union(sites, config)
     # The test rows stay with the whole; sites train and validate on theirs only.
     return Federation(
         whole, [Site(site.name, subset(site.data, None, None, test=False)) for site in sites]
     )
+
+
+def prepare_site(path: Path, config: RunConfig, labels: list[str] | None) -> Site:
+    """One site's data file prepared with the config's data section (cleaning, anonymisation,
+    splitting) and the label set `labels` (None: the file's own).
+
+    Raises:
+        ConfigError: a label outside `labels`.
+        DataError: the file cannot be read or is unusable.
+    """
+    site_config = config.model_copy(deep=True)
+    site_config.data.source = str(path.resolve())
+    site_config.data.labels = labels
+    data = prepare_data(site_config)
+    unknown = sorted(
+        {
+            str(row.label)
+            for row in data.splits.quarantined
+            if reason_category(row.reason) == "undeclared label"
+        }
+    )
+    if unknown:
+        raise ConfigError(
+            f"site {path.name}: label(s) {', '.join(unknown)} are not in the federation's "
+            f"label set ({', '.join(labels or [])}); every site must use the same labels "
+            "(declare them in data.labels)."
+        )
+    return Site(path.name, data)
+
+
+def deployed_site(config: RunConfig, name: str) -> Site:
+    """A deployed site: data.source (its one file) prepared with data.labels, without test
+    rows (the coordinator scores the final model on its own)."""
+    site = prepare_site(Path(config.data.source), config, config.data.labels)
+    return Site(name, subset(site.data, None, None))
 
 
 def subset(

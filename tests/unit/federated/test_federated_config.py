@@ -39,6 +39,11 @@ def test_federated_config_defaults_and_values() -> None:
         ({"rouns": 3}, r"did you mean federated\.rounds"),
         ({"privacy": {"clipping_norm": 1.0}}, "exactly one of noise_multiplier and target_epsilon"),
         ({"privacy": {"noise_multiplier": 1.0, "target_epsilon": 8}}, "exactly one"),
+        (
+            {"secure_aggregation": True, "privacy": {"noise_multiplier": 1.0}},
+            "secure_aggregation runs on Flower's legacy workflow, and client DP",
+        ),
+        ({"secure_aggregation": True, "exchange": "full"}, "use exchange: adapters"),
     ],
 )
 def test_federated_config_rejects_bad_values(section: dict, message: str) -> None:
