@@ -1,4 +1,4 @@
-"""What `tuneforge compress` does and prints, so that cli.py stays a parser."""
+"""What `tuneforge compress` does and prints, so that the CLI stays a parser."""
 
 from __future__ import annotations
 
