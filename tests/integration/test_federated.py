@@ -62,6 +62,7 @@ def test_federated_simulation_improves_and_exchanges_only_adapters(tmp_path: Pat
     # A normal run folder: the predictor loads it; the card states the federated setup.
     card = (result.run_dir / "model_card.md").read_text()
     assert "## Federated training" in card and "3 sites" in card
+    assert "sites' data: partition of one dataset: iid" in card
     assert (result.run_dir / "federated.png").stat().st_size > 10_000
     predictor = load_predictor(result.run_dir)
     assert len(predictor.predict(["Shares in the bank rose after its profits doubled."])) == 1
@@ -94,7 +95,8 @@ def test_federated_cli_sites_from_with_client_dp(tmp_path: Path, bbc_news_dir: P
     assert 0 < epsilons[0] < epsilons[1]
     assert report["noise_multiplier"] == 1.0
     assert (run_dir / "metrics.json").is_file()
-    assert "updates clipped to 0.5" in (run_dir / "model_card.md").read_text()
+    card = (run_dir / "model_card.md").read_text()
+    assert "updates clipped to 0.5" in card and "one data file per site (--sites-from)" in card
 
 
 @pytest.mark.parametrize(
@@ -251,7 +253,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     assert last["bytes_from_sites"] > 0
     assert all("lora_" in n or "classifier" in n for n in report["exchanged_tensors"])
     card = (run_dir / "model_card.md").read_text()
-    assert "2 sites" in card
+    assert "2 sites" in card and "real sites, each reading its own data file" in card
     assert ("Secure aggregation: SecAgg+" in card) is secure
     assert (run_dir / "metrics.json").is_file()
     predictor = load_predictor(run_dir)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config import RunConfig, load_config, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError, DataError, RunError
-from tuneforge.federated.report import REPORT_FILE
+from tuneforge.federated.report import REPORT_FILE, site_origin
 from tuneforge.federated.run import FederatedResult
 from tuneforge.run import layout
 
@@ -167,7 +167,8 @@ def coordinate_rounds(grid: Grid, context: Context) -> None:
         else:
             run_rounds(*common, rounds=rounds, noise_multiplier=noise)
         log.number_sites_by_name()
-        save_federated_run(run_dir, config, data, log.site_list(), model, log, noise)
+        origin = site_origin(config, deployed=True)
+        save_federated_run(run_dir, config, data, log.site_list(), model, log, noise, origin)
 
 
 def wait_for_sites(grid: Grid, sites: int, timeout: float) -> None:

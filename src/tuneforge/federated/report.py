@@ -193,10 +193,22 @@ def round_history(log: Any) -> list[dict[str, Any]]:
     ]
 
 
+def site_origin(config: RunConfig, sites_from: Path | None = None, deployed: bool = False) -> str:
+    """Where the sites' data came from, as the model card states it."""
+    if deployed:
+        return "real sites, each reading its own data file (Flower's deployment runtime)"
+    if sites_from is not None:
+        return "one data file per site (--sites-from)"
+    federated = config.federated
+    alpha = f" (alpha {federated.alpha})" if federated.partition != "iid" else ""
+    return f"partition of one dataset: {federated.partition}{alpha}"
+
+
 def append_model_card_section(
-    run_dir: Path, config: RunConfig, sites: Sequence[SiteSummary]
+    run_dir: Path, config: RunConfig, sites: Sequence[SiteSummary], origin: str
 ) -> None:
-    """State the federated setup in the model card (both copies save_run wrote)."""
+    """State the federated setup in the model card (both copies save_run wrote); `origin` is
+    where the sites' data came from (site_origin)."""
     from tuneforge.run.layout import MODEL_DIR
 
     federated = config.federated
@@ -206,8 +218,7 @@ def append_model_card_section(
         "",
         "## Federated training",
         f"- Trained with Flower by {len(sites)} sites that never shared their data "
-        f"(training rows: {sizes}); partition: {federated.partition}"
-        + (f" (alpha {federated.alpha})" if federated.partition != "iid" else ""),
+        f"(training rows: {sizes}); sites' data: {origin}",
         f"- {federated.rounds} rounds of {federated.strategy}, {federated.fraction_fit:.0%} of "
         f"the sites per round, {federated.local_epochs} local epoch(s); exchanged: "
         f"{federated.exchange}",

@@ -57,6 +57,7 @@ def _federate(
     config: RunConfig, run_dir: Path, sites_from: Path | None, show_progress: bool
 ) -> FederatedResult:
     from tuneforge.federated.exchange import exchanged_names, exchanged_state
+    from tuneforge.federated.report import site_origin
     from tuneforge.pipeline import build_model, save_data_outputs
 
     federation = _federation(config, sites_from)
@@ -69,7 +70,8 @@ def _federate(
     noise = noise_multiplier(config, len(federation.sites))
     log = _simulate(config, federation, model, exchanged_state(model, names), noise, show_progress)
     sites = [site.summary() for site in federation.sites]
-    return save_federated_run(run_dir, config, federation.data, sites, model, log, noise)
+    origin = site_origin(config, sites_from)
+    return save_federated_run(run_dir, config, federation.data, sites, model, log, noise, origin)
 
 
 def _federation(config: RunConfig, sites_from: Path | None) -> Federation:
@@ -224,6 +226,7 @@ def save_federated_run(
     model: Any,
     log: Any,
     noise: float | None,
+    origin: str,
 ) -> FederatedResult:
     """The federated report, then the final global model as a normal run folder (the
     simulation's and the deployment's alike): validation and test metrics (test scored once,
@@ -267,5 +270,5 @@ def save_federated_run(
     result = FitResult(model, state, results.get("validation"), data.metadata, precision, None)
     parameters = count_parameters(model)
     save_run(run_dir, config, data, result, results, parameters=parameters, quality=quality)
-    append_model_card_section(run_dir, config, sites)
+    append_model_card_section(run_dir, config, sites, origin)
     return FederatedResult(run_dir, results.get(headline, {}), report)
