@@ -1,6 +1,8 @@
-"""Federated vs centralised fine-tuning on BBC News (issue 16): 5 sites, LoRA, 10 rounds.
+"""Federated vs centralised fine-tuning (issue 16): 5 sites, LoRA, 10 rounds, on BBC News or on
+the Rotten Tomatoes sentences (benchmarks/rt_sentences.py, binarised by the sign of the rating).
 
-    python -m benchmarks.federated [--max-examples 2225] [--rounds 10] [--budget-seconds 3000]
+    python -m benchmarks.federated [--dataset bbc|rt] [--max-examples 2225] [--rounds 10]
+        [--budget-seconds 3000]
 
 Contenders, all on the same split, seed and total training data, scored on the test split:
 centralised training (epochs = rounds x local epochs), federated IID, Dirichlet label skew at
@@ -21,10 +23,25 @@ from typing import Any
 
 from benchmarks import _harness
 
+RT_DEFAULT_ROWS = 2000
+
+
+def data_section(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """BBC News (a stratified sample of --max-examples), or a CSV of --max-examples Rotten
+    Tomatoes sentences, half of each sign (default RT_DEFAULT_ROWS), written once into `folder`."""
+    if args.dataset == "bbc":
+        return {"source": "builtin:bbc-news", "max_examples": args.max_examples}
+    from benchmarks.rt_sentences import build_rt_sentences
+
+    path = folder / "rt_sentences.csv"
+    if not path.is_file():
+        build_rt_sentences(path, rows=args.max_examples or RT_DEFAULT_ROWS, seed=0)
+    return {"source": str(path)}
+
 
 def base_config(args: argparse.Namespace, output: Path) -> dict[str, Any]:
     return {
-        "data": {"source": "builtin:bbc-news", "max_examples": args.max_examples},
+        "data": data_section(args, output),
         "model": {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers},
         "task": {"type": "classification"},
         "adaptation": {"method": "lora", "lora_rank": 8},
@@ -104,6 +121,7 @@ def run_contender(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=["bbc", "rt"], default="bbc")
     parser.add_argument("--max-examples", type=int, default=None)
     parser.add_argument("--sites", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=10)
