@@ -191,17 +191,28 @@ def subset(
 
 
 def _union(sites: list[Site], config: RunConfig) -> PreparedData:
-    """All sites' rows together (the first site's tokenizer and label set; they agree)."""
+    """All sites' rows together (the first site's tokenizer and label set; they agree). A
+    validation or test file named in the config (data.validation_source, data.test_source) is
+    every site's split: it counts once, not once per site."""
     first = sites[0].data
+    shared = {
+        "train": False,
+        "validation": config.data.validation_source is not None,
+        "test": config.data.test_source is not None,
+    }
+
+    def holders(split: str) -> list[Site]:
+        return sites[:1] if shared[split] else sites
+
     splits = Splits(
         *(
-            [record for site in sites for record in site.data.records(split)]
+            [record for site in holders(split) for record in site.data.records(split)]
             for split in ("train", "validation", "test")
         ),
         quarantined=[row for site in sites for row in site.data.splits.quarantined],
     )
     features = {
-        split: [feature for site in sites for feature in site.data.features[split]]
+        split: [feature for site in holders(split) for feature in site.data.features[split]]
         for split in ("train", "validation", "test")
     }
     report = build_data_report(
