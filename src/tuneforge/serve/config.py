@@ -65,10 +65,11 @@ class ModelsConfig(_Section):
     device: str | None = None
     """torch device for inference (default: cuda if available, else cpu)."""
     inference_threads: int | None = Field(None, ge=1)
-    """CPU threads of each forward pass; None: physical cores - 1 (at least 1), so one core
-    stays with the event loop that parses requests, tokenises and answers. Measured on 2 cores
-    with the load generator on the same machine: 1 thread gave 190 req/s batched (2 threads:
-    169), while lone batch-1 passes were faster with 2 (70 vs 54 req/s)."""
+    """CPU threads of each forward pass (PyTorch, ONNX Runtime and OpenVINO models alike);
+    None: physical cores - 1 (at least 1), so one core stays with the event loop that parses
+    requests, tokenises and answers. Measured on 2 cores with the load generator on the same
+    machine: 1 thread gave 190 req/s batched (2 threads: 169), while lone batch-1 passes were
+    faster with 2 (70 vs 54 req/s)."""
 
 
 class MonitoringConfig(_Section):
