@@ -55,7 +55,7 @@ OPTIONAL_REQUIREMENT = "optimum"  # Infinity's ONNX engine; the benchmark does n
 MODEL = "clf"
 MAX_BATCH_SIZE = 32  # tuneforge serve's default batching.max_batch_size and Infinity's default
 LABEL_PASS_CONCURRENCY = 8
-SERVERS = ("tuneforge", "infinity")
+OURS, PEER = "tuneforge", "infinity"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,10 +67,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of both servers")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--out", default="serve_peers", help="results file name (no .json)")
+    parser.add_argument(
+        "--extra-run",
+        action="append",
+        default=[],
+        metavar="NAME=RUN",
+        help="also serve this run (e.g. the same model compressed) with tuneforge as 'tuneforge NAME'",
+    )
     args = parser.parse_args(argv)
     if min(args.concurrency) < 1 or args.repeats < 1 or args.threads < 1 or args.duration <= 0:
         parser.error("--concurrency, --repeats, --threads and --duration must be positive")
+    extra: dict[str, Path] = {}
+    for item in args.extra_run:
+        name, _, path = item.partition("=")
+        if not name or not path or name in extra:
+            parser.error(f"--extra-run {item!r}: expected a new NAME=RUN")
+        extra[name] = Path(path)
+    args.extra_run = extra
     return args
+
+
+def server_names(extra_runs: dict[str, Path]) -> list[str]:
+    """The sessions of one repeat, in order: tuneforge, Infinity, then each extra run."""
+    return [OURS, PEER, *(f"{OURS} {name}" for name in extra_runs)]
 
 
 def infinity_venv_commands(venv_dir: Path, python: str) -> list[list[str]]:
@@ -187,9 +206,9 @@ def infinity_server(
                 process.wait()
 
 
-def tuneforge_label_endpoint(base_url: str, key: str) -> Endpoint:
+def tuneforge_label_endpoint(base_url: str, key: str, model: str = MODEL) -> Endpoint:
     return Endpoint(
-        url=f"{base_url}/v1/models/{MODEL}/predict",
+        url=f"{base_url}/v1/models/{model}/predict",
         headers={"Authorization": f"Bearer {key}"},
         body=lambda text: {"inputs": [text]},
         answer=lambda payload: payload["predictions"][0]["label"],
@@ -273,22 +292,28 @@ def contender(server: str, concurrency: int) -> str:
     return f"{server}@{concurrency}"
 
 
-def comparison_rows(medians: dict[str, dict[str, Any]], levels: list[int]) -> list[list[Any]]:
-    """Table rows: each level's two servers, then tuneforge/Infinity ratios."""
+def comparison_rows(
+    medians: dict[str, dict[str, Any]], levels: list[int], servers: list[str]
+) -> list[list[Any]]:
+    """Table rows: each level's servers, then each tuneforge server's ratio to Infinity."""
     rows = []
     for level in levels:
-        for server in SERVERS:
+        for server in servers:
             m = medians[contender(server, level)]
             rows.append(
                 [level, server, m["requests"], m["texts_per_s"], m["p50_ms"], m["p99_ms"],
                  m["cpu_s_per_1000_texts"], m["errors"]]
             )  # fmt: skip
-        ours, theirs = medians[contender("tuneforge", level)], medians[contender("infinity", level)]
-        rows.append(
-            [level, "tuneforge / infinity", "", ours["texts_per_s"] / theirs["texts_per_s"],
-             ours["p50_ms"] / theirs["p50_ms"], ours["p99_ms"] / theirs["p99_ms"],
-             ours["cpu_s_per_1000_texts"] / theirs["cpu_s_per_1000_texts"], ""]
-        )  # fmt: skip
+        theirs = medians[contender(PEER, level)]
+        for server in servers:
+            if server == PEER:
+                continue
+            ours = medians[contender(server, level)]
+            rows.append(
+                [level, f"{server} / {PEER}", "", ours["texts_per_s"] / theirs["texts_per_s"],
+                 ours["p50_ms"] / theirs["p50_ms"], ours["p99_ms"] / theirs["p99_ms"],
+                 ours["cpu_s_per_1000_texts"] / theirs["cpu_s_per_1000_texts"], ""]
+            )  # fmt: skip
     return rows
 
 
@@ -300,8 +325,6 @@ def split_texts(run_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from tuneforge.predict import load_predictor
-    from tuneforge.registry import open_registry
-    from tuneforge.serve.process import serve_child
 
     venv_dir = ensure_infinity_venv(args.cache_dir)
     texts = split_texts(args.run)
@@ -310,56 +333,28 @@ def main(argv: list[str] | None = None) -> None:
     precision, max_seq_length = predictor.precision, predictor.max_seq_length
     del predictor
     dtype = {"bf16": "bfloat16", "fp32": "float32"}[precision]
+    servers = server_names(args.extra_run)
 
-    rows: list[dict[str, Any]] = []
-    labels: dict[str, list[dict[int, Any]]] = {server: [] for server in SERVERS}
-    label_errors = {server: 0 for server in SERVERS}
     loads = [os.getloadavg()]
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="serve-peers-") as folder:
-        workdir = Path(folder)
-        model_copy = infinity_model_folder(args.run / "model", workdir / "model", max_seq_length)
-        registry = open_registry(workdir / "registry")
-        registry.push(args.run, MODEL, stage="production")
-        _, key = registry.create_key("bench", [MODEL], rate_limit_per_minute=UNLIMITED_RATE)
-        tuneforge_config = {
-            "registry": str(workdir / "registry"),
-            "log_level": "warning",
-            "models": {"inference_threads": args.threads, "device": "cpu"},
-        }
-        for repeat in range(args.repeats):
-            for server in SERVERS:  # alternating sessions: A, B, A, B, ...
-                print(f"repeat {repeat + 1}/{args.repeats}: {server}", file=sys.stderr)
-                if server == "tuneforge":
-                    session = serve_child(tuneforge_config, env=thread_env(args.threads))
-                    endpoint_for = tuneforge_label_endpoint
-                else:
-                    session = infinity_server(
-                        venv_dir, model_copy, key, dtype, args.threads, workdir
-                    )
-                    endpoint_for = infinity_label_endpoint
-                with session as child:
-                    endpoint = endpoint_for(child.url, key)
-                    answered, failed = label_pass(endpoint, texts)
-                    labels[server].append(answered)
-                    label_errors[server] += failed
-                    for level in args.concurrency:
-                        result = measure_level(child.pid, endpoint, texts, level, args.duration)
-                        rows.append({"contender": contender(server, level), **result})
-                        print(f"  c={level}: {json.dumps(result)}", file=sys.stderr)
+    rows, labels, label_errors = run_sessions(args, servers, venv_dir, texts, dtype, max_seq_length)
     loads.append(os.getloadavg())
 
     medians = aggregate(rows)
-    agreement = [
-        label_agreement(t, i) for t, i in zip(labels["tuneforge"], labels["infinity"], strict=True)
-    ]
+    agreement = {
+        server: [label_agreement(ours, theirs) for ours, theirs in zip(
+            labels[server], labels[PEER], strict=True)]
+        for server in servers if server != PEER
+    }  # fmt: skip
     columns = ["clients", "server", "requests", "texts/s", "p50 ms", "p99 ms",
                "CPU s / 1k texts", "errors"]  # fmt: skip
-    print(_harness.markdown_table(columns, comparison_rows(medians, args.concurrency)))
-    agreed = ", ".join(f"{pair['agreeing']}/{pair['texts']}" for pair in agreement)
-    print(f"\nlabel agreement per repeat: {agreed}; label-pass errors: {label_errors}")
+    print(_harness.markdown_table(columns, comparison_rows(medians, args.concurrency, servers)))
+    for server, pairs in agreement.items():
+        agreed = ", ".join(f"{pair['agreeing']}/{pair['texts']}" for pair in pairs)
+        print(f"label agreement {server} vs {PEER}, per repeat: {agreed}")
+    print(f"label-pass errors: {label_errors}")
     top = max(args.concurrency)
-    ours, theirs = medians[contender("tuneforge", top)], medians[contender("infinity", top)]
+    ours, theirs = medians[contender(OURS, top)], medians[contender(PEER, top)]
     ratio = ours["texts_per_s"] / theirs["texts_per_s"]
     print(
         f"at {top} clients: tuneforge {ratio:.2f}x Infinity's throughput (target >= 1.5x), "
@@ -371,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
         {
             "run": str(args.run),
+            "extra_runs": {name: str(run) for name, run in args.extra_run.items()},
             "texts": len(texts),
             "mean_text_chars": sum(map(len, texts)) / len(texts),
             "texts_per_request": 1,
@@ -394,6 +390,62 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     print(f"wrote {path}", file=sys.stderr)
+
+
+def run_sessions(
+    args: argparse.Namespace,
+    servers: list[str],
+    venv_dir: Path,
+    texts: list[str],
+    dtype: str,
+    max_seq_length: int,
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[int, Any]]], dict[str, int]]:
+    """Every server session of every repeat, in turn: per-level rows, labels, failed labels."""
+    from tuneforge.registry import open_registry
+    from tuneforge.serve.process import serve_child
+
+    rows: list[dict[str, Any]] = []
+    labels: dict[str, list[dict[int, Any]]] = {server: [] for server in servers}
+    label_errors = dict.fromkeys(servers, 0)
+    with tempfile.TemporaryDirectory(prefix="serve-peers-") as folder:
+        workdir = Path(folder)
+        model_copy = infinity_model_folder(args.run / "model", workdir / "model", max_seq_length)
+        registry = open_registry(workdir / "registry")
+        models = {OURS: MODEL, **{f"{OURS} {name}": f"{MODEL}-{name}" for name in args.extra_run}}
+        for server, run in zip(servers[2:], args.extra_run.values(), strict=True):
+            registry.push(run, models[server], stage="production")
+        registry.push(args.run, MODEL, stage="production")
+        _, key = registry.create_key(
+            "bench", list(models.values()), rate_limit_per_minute=UNLIMITED_RATE
+        )
+        tuneforge_config = {
+            "registry": str(workdir / "registry"),
+            "log_level": "warning",
+            "models": {"inference_threads": args.threads, "device": "cpu"},
+        }
+        for repeat in range(args.repeats):
+            for server in servers:  # alternating sessions: A, B, A, B, ...
+                print(f"repeat {repeat + 1}/{args.repeats}: {server}", file=sys.stderr)
+                if server == PEER:
+                    session = infinity_server(
+                        venv_dir, model_copy, key, dtype, args.threads, workdir
+                    )
+                else:
+                    session = serve_child(tuneforge_config, env=thread_env(args.threads))
+                with session as child:
+                    endpoint = (
+                        infinity_label_endpoint(child.url, key)
+                        if server == PEER
+                        else tuneforge_label_endpoint(child.url, key, models[server])
+                    )
+                    answered, failed = label_pass(endpoint, texts)
+                    labels[server].append(answered)
+                    label_errors[server] += failed
+                    for level in args.concurrency:
+                        result = measure_level(child.pid, endpoint, texts, level, args.duration)
+                        rows.append({"contender": contender(server, level), **result})
+                        print(f"  c={level}: {json.dumps(result)}", file=sys.stderr)
+    return rows, labels, label_errors
 
 
 if __name__ == "__main__":

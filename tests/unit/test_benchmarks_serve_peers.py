@@ -19,6 +19,7 @@ from benchmarks.serve_peers import (
     infinity_venv_commands,
     label_agreement,
     parse_args,
+    server_names,
     tuneforge_label_endpoint,
 )
 
@@ -28,12 +29,31 @@ def test_serve_peers_parse_args_defaults() -> None:
     assert args.run == Path("runs/rt")
     assert args.concurrency == [1, 8, 32]
     assert (args.repeats, args.threads, args.duration) == (2, 1, 20.0)
+    assert args.extra_run == {}
+
+
+def test_serve_peers_extra_runs_become_named_sessions_after_the_pair() -> None:
+    args = parse_args(["--run", "r", "--extra-run", "ov=/tmp/ov", "--extra-run", "onnx=/o"])
+    assert args.extra_run == {"ov": Path("/tmp/ov"), "onnx": Path("/o")}
+    assert server_names(args.extra_run) == [
+        "tuneforge",
+        "infinity",
+        "tuneforge ov",
+        "tuneforge onnx",
+    ]
 
 
 @pytest.mark.parametrize(
-    "bad", [["--threads", "0"], ["--concurrency", "8", "0"], ["--repeats", "0"]]
+    "bad",
+    [
+        ["--threads", "0"],
+        ["--concurrency", "8", "0"],
+        ["--repeats", "0"],
+        ["--extra-run", "no-equals-sign"],
+        ["--extra-run", "a=x", "--extra-run", "a=y"],
+    ],
 )
-def test_serve_peers_parse_args_rejects_non_positive(bad: list[str]) -> None:
+def test_serve_peers_parse_args_rejects_bad_values(bad: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--run", "r", *bad])
 
@@ -136,7 +156,13 @@ def test_serve_peers_comparison_rows_put_ratios_after_each_level() -> None:
         }  # fmt: skip
 
     medians = {"tuneforge@32": figures(150.0), "infinity@32": figures(100.0)}
-    rows = comparison_rows(medians, [32])
-    assert [row[1] for row in rows] == ["tuneforge", "infinity", "tuneforge / infinity"]
-    assert rows[2][3] == pytest.approx(1.5)
-    assert rows[2][5] == pytest.approx(1.0)
+    medians["tuneforge int8@32"] = figures(300.0)
+    servers = server_names({"int8": Path("r")})
+    rows = comparison_rows(medians, [32], servers)
+    assert [row[1] for row in rows] == [
+        "tuneforge", "infinity", "tuneforge int8",
+        "tuneforge / infinity", "tuneforge int8 / infinity",
+    ]  # fmt: skip
+    assert rows[3][3] == pytest.approx(1.5)
+    assert rows[3][5] == pytest.approx(1.0)
+    assert rows[4][3] == pytest.approx(3.0)
