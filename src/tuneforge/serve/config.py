@@ -30,7 +30,8 @@ class BatchingConfig(_Section):
     """Texts per forward pass; 32 fills two CPU cores without long padding tails."""
     max_wait_ms: float = Field(5.0, ge=0)
     """How long the first request of a batch waits for company: a few ms of latency buys
-    several-fold throughput under load and costs nothing when requests arrive together."""
+    several-fold throughput under load and costs nothing when requests arrive together. Only
+    after a pass that carried several requests: a lone client has nobody to wait for."""
     max_queue_texts: int = Field(1024, ge=1)
     """Texts waiting per model version; beyond this requests get 503 with Retry-After."""
 
