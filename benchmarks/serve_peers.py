@@ -2,6 +2,7 @@
 
     python -m benchmarks.serve_peers --run runs/rt_sentences [--concurrency 1 8 32]
         [--duration 20] [--repeats 2] [--threads 1] [--cache-dir ~/.cache/tuneforge-bench]
+        [--extra-run openvino-int8=runs/rt_sentences-openvino-int8]
 
 Infinity (`infinity-emb`, https://github.com/michaelfeil/infinity) runs from a virtual
 environment of its own, built here on first use under ``--cache-dir`` (it pins transformers,
@@ -17,8 +18,9 @@ copy) and the same largest batch (32). Each server session answers every test te
 label agreement; it doubles as warm-up), then takes one text per request from each of
 ``--concurrency`` clients for ``--duration`` seconds at each level after a 3 s warm-up; the
 server's CPU seconds (process and children, psutil) are read around each measured window.
-Sessions alternate tuneforge, Infinity, tuneforge, Infinity (``--repeats`` of each); figures are
-medians over the repeats, errors their sum. Writes benchmarks/results/serve_peers.json and prints
+Sessions alternate tuneforge, Infinity, each ``--extra-run`` (another run, e.g. the same model
+compressed, served by tuneforge), then again (``--repeats`` of each); figures are medians over
+the repeats, errors their sum. Writes benchmarks/results/serve_peers.json and prints
 a markdown table.
 """
 
