@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks import _harness
 
@@ -48,6 +51,99 @@ def headline_texts(run_dir: Path, limit: int = 400) -> list[str]:
     return texts
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the load generator sends one text and what it keeps of a 200 answer.
+
+    Attributes:
+        url: The POST URL.
+        headers: Sent with every request (the API key).
+        body: The JSON body asking for one text.
+        answer: What to record of a 200 response's JSON (a version, a label).
+    """
+
+    url: str
+    headers: dict[str, str]
+    body: Callable[[str], dict[str, Any]]
+    answer: Callable[[dict[str, Any]], Any]
+
+
+class Record(NamedTuple):
+    """One request: when it was sent, how long it took, its status and what it answered."""
+
+    sent: float
+    latency_s: float
+    status: int  # 0: the connection failed
+    answer: Any
+    text_index: int
+
+
+def tuneforge_endpoint(base_url: str, key: str, model: str = MODEL) -> Endpoint:
+    """`tuneforge serve`'s predict route for one text; records the version that answered."""
+    return Endpoint(
+        url=f"{base_url}/v1/models/{model}/predict",
+        headers={"Authorization": f"Bearer {key}"},
+        body=lambda text: {"inputs": [text]},
+        answer=lambda payload: payload.get("version"),
+    )
+
+
+async def send_load(
+    endpoint: Endpoint,
+    texts: list[str],
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float = WARMUP_S,
+    max_requests: int | None = None,
+    midway: Any = None,
+) -> tuple[list[Record], float, float]:
+    """Send one text per request from `concurrency` clients for `duration_s` (or until
+    `max_requests` were sent), after `warmup_s` seconds of unrecorded load; `midway()` runs at
+    half time. Clients take the texts in turn, cycling through them.
+
+    Returns:
+        The records, the seconds the recorded load took, and its start (perf_counter).
+    """
+    import httpx
+
+    records: list[Record] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, headers=endpoint.headers, timeout=60) as client:
+        next_index = itertools.count()
+
+        async def worker(stop_at: float, keep: bool) -> None:
+            while time.perf_counter() < stop_at:
+                index = next(next_index)
+                if keep and max_requests is not None and index >= max_requests:
+                    return
+                text = texts[index % len(texts)]
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(endpoint.url, json=endpoint.body(text))
+                    status = response.status_code
+                    answer = endpoint.answer(response.json()) if status == 200 else None
+                except Exception:  # a dropped connection counts as a failed request
+                    status, answer = 0, None
+                if keep:
+                    records.append(
+                        Record(sent, time.perf_counter() - sent, status, answer, index % len(texts))
+                    )
+
+        if warmup_s > 0:
+            warm_until = time.perf_counter() + warmup_s
+            await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
+        next_index = itertools.count()
+        started = time.perf_counter()
+        stop_at = started + duration_s
+        tasks = [asyncio.create_task(worker(stop_at, True)) for _ in range(concurrency)]
+        if midway is not None:
+            await asyncio.sleep(duration_s / 2)
+            await asyncio.to_thread(midway)
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return records, elapsed, started
+
+
 async def drive(
     base_url: str,
     key: str,
@@ -56,71 +152,62 @@ async def drive(
     duration_s: float,
     midway: Any = None,
 ) -> dict[str, Any]:
-    """Send requests from `concurrency` clients for `duration_s`; `midway()` runs at half time."""
-    import httpx
+    """Load `tuneforge serve` for `duration_s`; `midway()` runs at half time."""
+    promoted: list[float] = []
 
-    records: list[tuple[float, float, int, int | None]] = []  # (sent, latency, status, version)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {key}"}
-    url = f"{base_url}/v1/models/{MODEL}/predict"
-    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
+    def timed_midway() -> None:
+        midway()
+        promoted.append(time.perf_counter())
 
-        async def worker(index: int, stop_at: float, keep: bool) -> None:
-            position = index
-            while time.perf_counter() < stop_at:
-                text = texts[position % len(texts)]
-                position += concurrency
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(url, json={"inputs": [text]})
-                    status = response.status_code
-                    version = response.json().get("version") if status == 200 else None
-                except Exception:  # a dropped connection counts as a failed request
-                    status, version = 0, None
-                if keep:
-                    records.append((sent, time.perf_counter() - sent, status, version))
-
-        warm_until = time.perf_counter() + WARMUP_S
-        await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
-        started = time.perf_counter()
-        stop_at = started + duration_s
-        tasks = [asyncio.create_task(worker(i, stop_at, True)) for i in range(concurrency)]
-        promoted_at = None
-        if midway is not None:
-            await asyncio.sleep(duration_s / 2)
-            await asyncio.to_thread(midway)
-            promoted_at = time.perf_counter() - started
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+    records, elapsed, started = await send_load(
+        tuneforge_endpoint(base_url, key),
+        texts,
+        concurrency,
+        duration_s,
+        midway=timed_midway if midway is not None else None,
+    )
+    promoted_at = promoted[0] - started if promoted else None
     return summarise(records, elapsed, started, promoted_at)
 
 
+def latency_summary(records: list[Record], elapsed_s: float) -> dict[str, Any]:
+    """Requests, errors, successful requests per second and p50/p99 latency (ms)."""
+    ok = sorted(record.latency_s for record in records if record.status == 200)
+    failed = [record.status for record in records if record.status != 200]
+    return {
+        "requests": len(records),
+        "errors": len(failed),
+        "error_statuses": sorted(set(failed)),
+        "throughput_rps": len(ok) / elapsed_s,
+        "p50_ms": 1000 * statistics.median(ok) if ok else None,
+        "p99_ms": 1000 * percentile(ok, 0.99) if ok else None,
+    }
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank value at `fraction` of an ascending, non-empty list."""
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
 def summarise(
-    records: list[tuple[float, float, int, int | None]],
+    records: list[Record],
     elapsed_s: float,
     started: float,
     promoted_at_s: float | None,
 ) -> dict[str, Any]:
-    ok = sorted(latency for _, latency, status, _ in records if status == 200)
-    errors = sum(1 for _, _, status, _ in records if status != 200)
-    result: dict[str, Any] = {
-        "requests": len(records),
-        "errors": errors,
-        "error_statuses": sorted({status for _, _, status, _ in records if status != 200}),
-        "throughput_rps": len(ok) / elapsed_s,
-        "p50_ms": 1000 * statistics.median(ok) if ok else None,
-        "p99_ms": 1000 * ok[min(len(ok) - 1, round(0.99 * (len(ok) - 1)))] if ok else None,
-    }
+    result = latency_summary(records, elapsed_s)
     if promoted_at_s is not None:
         ordered = sorted(records)
-        versions = [version for _, _, status, version in ordered if status == 200]
+        versions = [record.answer for record in ordered if record.status == 200]
         switch = next((i for i, v in enumerate(versions) if v == 2), None)
         result.update(
             promoted_at_s=round(promoted_at_s, 2),
             responses_by_version={str(v): versions.count(v) for v in sorted(set(versions))},
             # After the first v2 answer, every later one must be v2: the switch is atomic.
             switched_cleanly=switch is not None and set(versions[switch:]) == {2},
-            first_v2_after_s=round(ordered[switch][0] - started, 2) if switch is not None else None,
+            first_v2_after_s=round(ordered[switch].sent - started, 2)
+            if switch is not None
+            else None,
         )
     return result
 

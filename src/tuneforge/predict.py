@@ -105,7 +105,7 @@ class Predictor:
 
 
 def load_predictor(
-    run_dir: str | Path, device: str | None = None, batch_size: int = 64
+    run_dir: str | Path, device: str | None = None, batch_size: int = 64, threads: int | None = None
 ) -> Predictor:
     """Load the model of a finished run (a run folder, or its `model/` folder).
 
@@ -113,6 +113,9 @@ def load_predictor(
     its ``onnx_file`` with ONNX Runtime on the CPU, ``"openvino"`` its OpenVINO IR on the CPU;
     otherwise PyTorch, with Linear layers quantised to int8 at load time when
     ``"quantization": "torch-int8-dynamic"``.
+
+    ``threads`` is the number of CPU threads of an ONNX Runtime or OpenVINO model (None: one per
+    physical core); a PyTorch model uses torch's own setting (``torch.set_num_threads``).
 
     Raises:
         RunError: the folder is not a finished run.
@@ -128,11 +131,11 @@ def load_predictor(
     if backend == "onnxruntime":
         # ONNX Runtime's CPU provider: quantised kernels and fused attention live there.
         torch_device = torch.device("cpu")
-        model = OnnxTaskModel(model_dir / info.onnx_file)
+        model = OnnxTaskModel(model_dir / info.onnx_file, threads)
     elif backend == "openvino":
         # The precision chosen (and timed) at compression: bf16 only on CPUs that compute it.
         torch_device = torch.device("cpu")
-        model = OpenVinoTaskModel(model_dir, info.extra.get("openvino_precision", "f32"))
+        model = OpenVinoTaskModel(model_dir, info.extra.get("openvino_precision", "f32"), threads)
     else:
         int8 = info.quantization == TORCH_INT8
         # Dynamically quantised Linear layers only have CPU kernels.

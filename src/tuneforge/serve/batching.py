@@ -1,7 +1,8 @@
 """An asyncio micro-batcher: concurrent requests to one model version share forward passes.
 
 Requests queue up; a collector task takes the first one, waits up to `max_wait_ms` for more
-(until `max_batch_size` texts), sorts the texts by length so each forward pass pads little, and
+(until `max_batch_size` texts; only when the previous pass carried more than one request: a lone
+client gains nothing from waiting), sorts the texts by length so each forward pass pads little, and
 runs the passes on a dedicated worker thread so the event loop keeps accepting requests.
 """
 
@@ -68,6 +69,7 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._recent_pass_s = 0.05  # running estimate of one pass, for Retry-After
+        self._previous_pass_requests = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -104,11 +106,19 @@ class MicroBatcher:
             group = [first]
             if self.config.enabled:
                 await self._gather_more(group)
+            self._previous_pass_requests = len(group)
             await self._run(group)
 
     async def _gather_more(self, group: list[_Pending]) -> None:
-        """Add waiting requests until the batch is full or the first one has waited enough."""
-        deadline = group[0].enqueued_at + self.config.max_wait_ms / 1000
+        """Add waiting requests until the batch is full or the first one has waited enough.
+
+        The wait applies only after a pass that carried several requests: one client at a time
+        would wait for nobody (measured in benchmarks/serve_peers.py: 5 ms of wait put a lone
+        client's median at 31 ms against Infinity's 25), while under load the queue fills
+        during each pass anyway and the wait gathers the clients that answer in a burst.
+        """
+        waits = self._previous_pass_requests > 1
+        deadline = group[0].enqueued_at + (self.config.max_wait_ms / 1000 if waits else 0.0)
         size = len(group[0].texts)
         while size < self.config.max_batch_size:
             if self._queue.empty():

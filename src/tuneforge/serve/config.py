@@ -30,7 +30,8 @@ class BatchingConfig(_Section):
     """Texts per forward pass; 32 fills two CPU cores without long padding tails."""
     max_wait_ms: float = Field(5.0, ge=0)
     """How long the first request of a batch waits for company: a few ms of latency buys
-    several-fold throughput under load and costs nothing when requests arrive together."""
+    several-fold throughput under load and costs nothing when requests arrive together. Only
+    after a pass that carried several requests: a lone client has nobody to wait for."""
     max_queue_texts: int = Field(1024, ge=1)
     """Texts waiting per model version; beyond this requests get 503 with Retry-After."""
 
@@ -65,10 +66,11 @@ class ModelsConfig(_Section):
     device: str | None = None
     """torch device for inference (default: cuda if available, else cpu)."""
     inference_threads: int | None = Field(None, ge=1)
-    """CPU threads of each forward pass; None: physical cores - 1 (at least 1), so one core
-    stays with the event loop that parses requests, tokenises and answers. Measured on 2 cores
-    with the load generator on the same machine: 1 thread gave 190 req/s batched (2 threads:
-    169), while lone batch-1 passes were faster with 2 (70 vs 54 req/s)."""
+    """CPU threads of each forward pass (PyTorch, ONNX Runtime and OpenVINO models alike);
+    None: physical cores - 1 (at least 1), so one core stays with the event loop that parses
+    requests, tokenises and answers. Measured on 2 cores with the load generator on the same
+    machine: 1 thread gave 190 req/s batched (2 threads: 169), while lone batch-1 passes were
+    faster with 2 (70 vs 54 req/s)."""
 
 
 class MonitoringConfig(_Section):

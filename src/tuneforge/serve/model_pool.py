@@ -234,11 +234,15 @@ class ModelPool:
 
     def _load_blocking(self, version: Any) -> tuple[Any, dict[str, Any] | None]:
         from tuneforge.predict import load_predictor
+        from tuneforge.serve.runner import inference_threads
 
         predictor = load_predictor(
             version.artifact_dir,
             device=self.config.models.device,
             batch_size=self.config.batching.max_batch_size,
+            # ONNX Runtime and OpenVINO models take the server's thread count too (torch's is
+            # set once per process by set_inference_threads); their default is every core.
+            threads=inference_threads(self.config),
         )
         return predictor, version.reference_profile()
 

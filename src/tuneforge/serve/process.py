@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ServerChild:
+    """A server started by `serve_child`: its base URL and process id (for its CPU time)."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
 def serve_subprocess(
     raw_config: dict[str, Any],
@@ -39,6 +48,18 @@ def serve_subprocess(
     Raises:
         TuneforgeError: the server exited or did not become ready in time (its log is quoted).
     """
+    with serve_child(raw_config, startup_timeout_s, log_path, env) as child:
+        yield child.url
+
+
+@contextlib.contextmanager
+def serve_child(
+    raw_config: dict[str, Any],
+    startup_timeout_s: float = 120.0,
+    log_path: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[ServerChild]:
+    """`serve_subprocess`, yielding the child's process id with its URL."""
     port = free_port()
     config = {**raw_config, "port": port, "host": "127.0.0.1"}
     with tempfile.TemporaryDirectory(prefix="tuneforge-serve-") as folder:
@@ -54,8 +75,8 @@ def serve_subprocess(
             )
             base_url = f"http://127.0.0.1:{port}"
             try:
-                _wait_ready(process, base_url, startup_timeout_s, log_path)
-                yield base_url
+                wait_until_ready(process, f"{base_url}/readyz", startup_timeout_s, log_path)
+                yield ServerChild(base_url, process.pid)
             finally:
                 process.terminate()
                 try:
@@ -65,9 +86,14 @@ def serve_subprocess(
                     process.wait()
 
 
-def _wait_ready(
-    process: subprocess.Popen[bytes], base_url: str, timeout_s: float, log_path: Path
+def wait_until_ready(
+    process: subprocess.Popen[bytes], ready_url: str, timeout_s: float, log_path: Path
 ) -> None:
+    """Poll `ready_url` until it answers 200.
+
+    Raises:
+        TuneforgeError: the process exited or `ready_url` did not answer 200 in time.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -75,7 +101,7 @@ def _wait_ready(
                 f"the server exited with code {process.returncode}:\n{_tail(log_path)}"
             )
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(ready_url, timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
     raise TuneforgeError(f"the server was not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")

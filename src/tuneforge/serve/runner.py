@@ -16,13 +16,18 @@ logger = logging.getLogger("tuneforge.serve")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def inference_threads(config: ServeConfig) -> int:
+    """Threads of each forward pass (see ModelsConfig.inference_threads)."""
+    from tuneforge.inference import physical_cores
+
+    return config.models.inference_threads or max(1, physical_cores() - 1)
+
+
 def set_inference_threads(config: ServeConfig) -> int:
     """Threads for torch's forward passes in this server process (see ModelsConfig)."""
     import torch
 
-    from tuneforge.inference import physical_cores
-
-    threads = config.models.inference_threads or max(1, physical_cores() - 1)
+    threads = inference_threads(config)
     torch.set_num_threads(threads)
     return threads
 

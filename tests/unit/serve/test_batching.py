@@ -47,6 +47,32 @@ def test_batching_concurrent_requests_share_passes_off_the_event_loop() -> None:
     assert threading.get_ident() not in recorder.threads
 
 
+def test_batching_lone_client_does_not_wait_for_company_but_a_crowd_does() -> None:
+    recorder = Recorder()
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=8, max_wait_ms=300))
+        lone = []
+        for index in range(3):  # one request at a time: nobody to wait for
+            started = time.perf_counter()
+            await batcher.submit([f"lone{index}"])
+            lone.append(time.perf_counter() - started)
+        # Two passes' worth of clients: the second pass follows one of several requests, so
+        # its first request waits up to 300 ms and a late arrival still joins it.
+        crowd = [asyncio.ensure_future(batcher.submit([f"c{i}"])) for i in range(10)]
+        await asyncio.sleep(0.1)
+        late = asyncio.ensure_future(batcher.submit(["late"]))
+        await asyncio.gather(*crowd, late)
+        await batcher.close()
+        return lone
+
+    lone = run(scenario())
+
+    assert max(lone) < 0.15  # each well under the 300 ms window
+    assert [len(call) for call in recorder.calls] == [1, 1, 1, 8, 3]
+    assert "late" in recorder.calls[-1]
+
+
 def test_batching_disabled_runs_each_request_alone() -> None:
     recorder = Recorder()
     batch_sizes: list[int] = []

@@ -59,3 +59,24 @@ def test_model_pool_version_that_cannot_load_does_not_take_over(
     assert response.status_code == 200 and response.json()["version"] == 1
     assert pinned.status_code == 503 and pinned.json()["error"]["code"] == "model_unavailable"
     assert ready.status_code == 200
+
+
+def test_model_pool_loads_every_backend_with_the_servers_threads(serve_setup, monkeypatch) -> None:
+    # ONNX Runtime and OpenVINO take their thread count at load time (default: every core);
+    # torch's is set per process. inference_threads must reach both.
+    import tuneforge.predict
+
+    real_load = tuneforge.predict.load_predictor
+    calls = []
+
+    def recording_load(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(tuneforge.predict, "load_predictor", recording_load)
+    config = serve_config_from_dict({"models": {"inference_threads": 3}})
+    headers = {"Authorization": f"Bearer {serve_setup.key_all}"}
+    with TestClient(create_app(config, serve_setup.registry)) as client:
+        response = client.post("/v1/models/news/predict", json={"inputs": ["a"]}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert [call["threads"] for call in calls] == [3]
