@@ -28,6 +28,11 @@ SITE_INDEX = "site-index"
 """The partition number in simulation; -1 from a deployed site (the server numbers those)."""
 SITE = "site"
 """A reply's ConfigRecord naming the site and its row counts, for the report."""
+SITE_METRICS = "site-metrics"
+"""An evaluation reply's ConfigRecord of the site's own validation metrics. Not in the
+MetricRecord: Flower's strategies refuse to aggregate replies whose metric keys differ, and a
+site without validation rows (label skew leaves some with none) or with a metric that is NaN
+on its rows has fewer keys than the others."""
 
 
 def build_client_app(
@@ -42,7 +47,7 @@ def build_client_app(
     Args:
         clip_updates: attach Flower's `fixedclipping_mod` to training messages (client DP).
     """
-    from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
+    from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
@@ -77,13 +82,14 @@ def build_client_app(
     def evaluate(msg: Message, context: Context) -> Message:
         index, site = site_of(context)
         model, _ = _site_model(config, site, msg.content[ARRAYS].to_torch_state_dict())
-        metrics: dict[str, Any] = {
-            NUM_EXAMPLES: site.validation_size,
-            SITE_WEIGHT: 1,
-            SITE_INDEX: index,
-        }
-        metrics.update(evaluate_site(model, site, config))
-        content = RecordDict({METRICS: MetricRecord(metrics), SITE: site_record(site)})
+        metrics = {NUM_EXAMPLES: site.validation_size, SITE_WEIGHT: 1, SITE_INDEX: index}
+        content = RecordDict(
+            {
+                METRICS: MetricRecord(metrics),
+                SITE_METRICS: ConfigRecord(evaluate_site(model, site, config)),
+                SITE: site_record(site),
+            }
+        )
         return Message(content=content, reply_to=msg)
 
     return app

@@ -15,6 +15,7 @@ from tuneforge.federated.client import (
     NUM_EXAMPLES,
     SITE,
     SITE_INDEX,
+    SITE_METRICS,
     SITE_WEIGHT,
 )
 from tuneforge.federated.sites import SiteSummary
@@ -132,9 +133,8 @@ class MeteredGrid:
                 entry.trained_sites.append(index)
             elif reply.metadata.message_type == MessageType.EVALUATE:
                 entry.site_metrics[index] = {
-                    key: float(value)
-                    for key, value in metrics.items()
-                    if key not in (SITE_INDEX, SITE_WEIGHT)
+                    NUM_EXAMPLES: float(metrics.get(NUM_EXAMPLES, 0)),
+                    **site_metrics_of(reply.content),
                 }
         return replies
 
@@ -195,17 +195,24 @@ def weighted_site_mean(records: list[RecordDict], weight_key: str) -> MetricReco
     from flwr.app import MetricRecord
 
     sums: dict[str, float] = {}
-    total = 0.0
+    totals: dict[str, float] = {}
     for record in records:
         metrics = next(iter(record.metric_records.values()))
         weight = float(metrics.get(NUM_EXAMPLES, 0))
         if weight <= 0:
             continue
-        total += weight
-        for key, value in metrics.items():
+        for key, value in {**metrics, **site_metrics_of(record)}.items():
             if key not in (NUM_EXAMPLES, SITE_INDEX, SITE_WEIGHT):
                 sums[key] = sums.get(key, 0.0) + weight * float(value)
-    return MetricRecord({key: value / total for key, value in sums.items()} if total else {})
+                totals[key] = totals.get(key, 0.0) + weight
+    # Each metric over the sites that report it (a metric NaN on one site's rows is left out).
+    return MetricRecord({key: value / totals[key] for key, value in sums.items()})
+
+
+def site_metrics_of(content: RecordDict) -> dict[str, float]:
+    """A site's own validation metrics from its evaluation reply ({} without any)."""
+    record = content.config_records.get(SITE_METRICS)
+    return {key: float(value) for key, value in (record or {}).items()}
 
 
 def run_rounds(
