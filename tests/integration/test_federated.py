@@ -171,7 +171,8 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
 
     from _configs import BBC_TOPICS, TUNEFORGE, cli_env
 
-    from tuneforge.federated.processes import free_port, wait_for_port
+    from tuneforge._net import free_port
+    from tuneforge.federated.processes import wait_for_port
     from tuneforge.predict import load_predictor
 
     site_files = [
@@ -314,7 +315,8 @@ def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
 
     from _configs import BBC_TOPICS, TUNEFORGE, cli_env
 
-    from tuneforge.federated.processes import free_port, wait_for_port
+    from tuneforge._net import free_port
+    from tuneforge.federated.processes import wait_for_port
 
     evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6)
     raw = tiny_config(tmp_path / "runs")

@@ -205,12 +205,8 @@ def serve_site(
         DataError: the data file is missing or unusable.
         RunError: the SuperNode stopped by itself.
     """
-    from tuneforge.federated.processes import (
-        flower_command,
-        flower_process,
-        free_port,
-        stop_on_sigterm,
-    )
+    from tuneforge._net import free_port
+    from tuneforge.federated.processes import flower_command, flower_process, stop_on_sigterm
     from tuneforge.federated.runtime import flower_environment, require_flower
     from tuneforge.federated.sites import deployed_site
 

@@ -50,13 +50,6 @@ def flower_process_environment() -> dict[str, str]:
     return environment
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now (the OS's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 def check_port_free(host: str, port: int, option: str) -> None:
     """Raise a clear error when something already listens on `host:port` (a process started
     there would fail, and a wait for the port would find the other listener).

@@ -14,9 +14,10 @@ import psutil
 import pytest
 from _configs import BBC_TOPICS, assert_user_error, invoke, tiny_config, write_bbc_csv, write_yaml
 
+from tuneforge._net import free_port
 from tuneforge.errors import ConfigError
 from tuneforge.federated.deployment import parse_address, write_flower_app
-from tuneforge.federated.processes import flower_process, free_port, wait_for_port
+from tuneforge.federated.processes import flower_process, wait_for_port
 
 needs_flower = pytest.mark.skipif(
     importlib.util.find_spec("flwr") is None, reason="the federated extra is not installed"
