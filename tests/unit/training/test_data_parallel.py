@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing
 
+from tuneforge._net import free_port
 from tuneforge.config import TrainingConfig
 from tuneforge.training import FitSetup, fit
 
@@ -79,12 +79,6 @@ def _rank(rank: int, port: int, minilm_path: str, features: list, out: str) -> N
     torch.save(state, Path(out) / f"rank{rank}.pt")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.timeout(600)
 def test_data_parallel_ranks_agree_and_match_accumulation(
     tmp_path: Path, minilm_path: Path, bbc_features
@@ -92,7 +86,7 @@ def test_data_parallel_ranks_agree_and_match_accumulation(
     features = bbc_features[:32]  # 8 batches of 4: 4 per rank, no tail to drop
     torch.multiprocessing.start_processes(
         _rank,
-        args=(_free_port(), str(minilm_path), features, str(tmp_path)),
+        args=(free_port(), str(minilm_path), features, str(tmp_path)),
         nprocs=2,
         start_method="spawn",
     )
