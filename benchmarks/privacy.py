@@ -64,6 +64,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
     config["model"] = {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers}
     private = epsilon != "none"
     training = dict((PRIVATE_TRAINING if private else NON_PRIVATE_TRAINING)[adaptation])
+    if private and args.private_lr is not None:
+        training["learning_rate"] = args.private_lr
     epochs = args.private_epochs if private and args.private_epochs else args.epochs
     training.update({"epochs": epochs, "seed": 42, "warmup_ratio": 0.1})
     config["training"] = training
@@ -75,7 +77,7 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
     if private:
         config["privacy"] = {
             "target_epsilon": float(epsilon),
-            "batch_size": PRIVATE_BATCH,
+            "batch_size": args.private_batch,
             "max_grad_norm": MAX_GRAD_NORM,
         }
     # The name carries the epochs: --reuse never picks up a run trained for another length.
@@ -203,6 +205,16 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="epochs of the private runs (default --epochs): DP-SGD's noisy steps need more",
     )
+    parser.add_argument(
+        "--private-batch",
+        type=int,
+        default=PRIVATE_BATCH,
+        help="expected Poisson batch of the private runs (the noise per averaged coordinate "
+        "falls with it)",
+    )
+    parser.add_argument(
+        "--private-lr", type=float, default=None, help="learning rate of the private runs"
+    )
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")
@@ -236,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         payload = {
             "benchmark": "privacy",
             "settings": {key: str(value) for key, value in vars(args).items()},
-            "private_batch": PRIVATE_BATCH,
+            "private_batch": args.private_batch,
             "machine": _harness.machine_info(),
             "rows": rows,
             "verdict": verdict(rows),
