@@ -3,6 +3,7 @@
     python -m benchmarks.serve_peers --run runs/rt_sentences [--concurrency 1 8 32]
         [--duration 20] [--repeats 2] [--threads 1] [--cache-dir ~/.cache/tuneforge-bench]
         [--extra-run openvino-int8=runs/rt_sentences-openvino-int8]
+        [--variant wait20=batching.max_wait_ms=20]
 
 Infinity (`infinity-emb`, https://github.com/michaelfeil/infinity) runs from a virtual
 environment of its own, built here on first use under ``--cache-dir`` (it pins transformers,
@@ -19,9 +20,9 @@ label agreement; it doubles as warm-up), then takes one text per request from ea
 ``--concurrency`` clients for ``--duration`` seconds at each level after a 3 s warm-up; the
 server's CPU seconds (process and children, psutil) are read around each measured window.
 Sessions alternate tuneforge, Infinity, each ``--extra-run`` (another run, e.g. the same model
-compressed, served by tuneforge), then again (``--repeats`` of each); figures are medians over
-the repeats, errors their sum. Writes benchmarks/results/serve_peers.json and prints
-a markdown table.
+compressed, served by tuneforge), each ``--variant`` (the run served with other settings), then
+again (``--repeats`` of each); figures are medians over the repeats, errors their sum. Writes
+benchmarks/results/serve_peers.json and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from benchmarks import _harness
 from benchmarks.serve_load import (
@@ -76,6 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=RUN",
         help="also serve this run (e.g. the same model compressed) with tuneforge as 'tuneforge NAME'",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=KEY=VALUE[,KEY=VALUE]",
+        help="also serve the run with these serve settings as 'tuneforge NAME', e.g. "
+        "wait20=batching.max_wait_ms=20 (a setting A/B in the same alternation)",
+    )
     args = parser.parse_args(argv)
     if min(args.concurrency) < 1 or args.repeats < 1 or args.threads < 1 or args.duration <= 0:
         parser.error("--concurrency, --repeats, --threads and --duration must be positive")
@@ -86,12 +97,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--extra-run {item!r}: expected a new NAME=RUN")
         extra[name] = Path(path)
     args.extra_run = extra
+    variants: dict[str, dict[str, Any]] = {}
+    for item in args.variant:
+        name, _, settings = item.partition("=")
+        if not name or not settings or name in variants or name in extra:
+            parser.error(f"--variant {item!r}: expected a new NAME=KEY=VALUE[,KEY=VALUE]")
+        try:
+            variants[name] = dict(_setting(pair) for pair in settings.split(","))
+        except ValueError as error:
+            parser.error(f"--variant {item!r}: {error}")
+    args.variant = variants
     return args
 
 
-def server_names(extra_runs: dict[str, Path]) -> list[str]:
-    """The sessions of one repeat, in order: tuneforge, Infinity, then each extra run."""
-    return [OURS, PEER, *(f"{OURS} {name}" for name in extra_runs)]
+def _setting(pair: str) -> tuple[str, Any]:
+    """'batching.max_wait_ms=20' -> ('batching.max_wait_ms', 20); values are read as YAML."""
+    key, sep, value = pair.partition("=")
+    if not key or not sep:
+        raise ValueError(f"{pair!r} is not KEY=VALUE")
+    return key, yaml.safe_load(value)
+
+
+def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a serve config with dotted keys set (models.inference_threads=2)."""
+    config = json.loads(json.dumps(config))
+    for key, value in settings.items():
+        *parents, last = key.split(".")
+        section = config
+        for part in parents:
+            section = section.setdefault(part, {})
+        section[last] = value
+    return config
+
+
+def server_names(extra_runs: dict[str, Path], variants: Iterable[str] = ()) -> list[str]:
+    """The sessions of one repeat, in order: tuneforge, Infinity, each extra run, each variant."""
+    return [OURS, PEER, *(f"{OURS} {name}" for name in [*extra_runs, *variants])]
 
 
 def infinity_venv_commands(venv_dir: Path, python: str) -> list[list[str]]:
@@ -335,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     precision, max_seq_length = predictor.precision, predictor.max_seq_length
     del predictor
     dtype = {"bf16": "bfloat16", "fp32": "float32"}[precision]
-    servers = server_names(args.extra_run)
+    servers = server_names(args.extra_run, args.variant)
 
     loads = [os.getloadavg()]
     started = time.time()
@@ -369,6 +410,7 @@ def main(argv: list[str] | None = None) -> None:
         {
             "run": str(args.run),
             "extra_runs": {name: str(run) for name, run in args.extra_run.items()},
+            "variants": args.variant,
             "texts": len(texts),
             "mean_text_chars": sum(map(len, texts)) / len(texts),
             "texts_per_request": 1,
@@ -414,8 +456,8 @@ def run_sessions(
         model_copy = infinity_model_folder(args.run / "model", workdir / "model", max_seq_length)
         registry = open_registry(workdir / "registry")
         models = {OURS: MODEL, **{f"{OURS} {name}": f"{MODEL}-{name}" for name in args.extra_run}}
-        for server, run in zip(servers[2:], args.extra_run.values(), strict=True):
-            registry.push(run, models[server], stage="production")
+        for name, run in args.extra_run.items():
+            registry.push(run, models[f"{OURS} {name}"], stage="production")
         registry.push(args.run, MODEL, stage="production")
         _, key = registry.create_key(
             "bench", list(models.values()), rate_limit_per_minute=UNLIMITED_RATE
@@ -433,12 +475,15 @@ def run_sessions(
                         venv_dir, model_copy, key, dtype, args.threads, workdir
                     )
                 else:
-                    session = serve_child(tuneforge_config, env=thread_env(args.threads))
+                    settings = args.variant.get(server.removeprefix(f"{OURS} "), {})
+                    session = serve_child(
+                        with_settings(tuneforge_config, settings), env=thread_env(args.threads)
+                    )
                 with session as child:
                     endpoint = (
                         infinity_label_endpoint(child.url, key)
                         if server == PEER
-                        else tuneforge_label_endpoint(child.url, key, models[server])
+                        else tuneforge_label_endpoint(child.url, key, models.get(server, MODEL))
                     )
                     answered, failed = label_pass(endpoint, texts)
                     labels[server].append(answered)

@@ -21,6 +21,7 @@ from benchmarks.serve_peers import (
     parse_args,
     server_names,
     tuneforge_label_endpoint,
+    with_settings,
 )
 
 
@@ -43,9 +44,30 @@ def test_serve_peers_extra_runs_become_named_sessions_after_the_pair() -> None:
     ]
 
 
+def test_serve_peers_variants_serve_the_run_with_dotted_settings_after_extra_runs() -> None:
+    args = parse_args(
+        ["--run", "r", "--extra-run", "ov=/o", "--variant",
+         "wait20=batching.max_wait_ms=20,models.inference_threads=2"]
+    )  # fmt: skip
+    assert args.variant == {"wait20": {"batching.max_wait_ms": 20, "models.inference_threads": 2}}
+    assert server_names(args.extra_run, args.variant) == [
+        "tuneforge", "infinity", "tuneforge ov", "tuneforge wait20"
+    ]  # fmt: skip
+    base = {"registry": "/r", "models": {"inference_threads": 1}}
+    assert with_settings(base, args.variant["wait20"]) == {
+        "registry": "/r",
+        "models": {"inference_threads": 2},
+        "batching": {"max_wait_ms": 20},
+    }
+    assert base == {"registry": "/r", "models": {"inference_threads": 1}}  # not changed
+
+
 @pytest.mark.parametrize(
     "bad",
     [
+        ["--variant", "wait20"],
+        ["--variant", "wait20=batching.x"],
+        ["--variant", "a=b=1", "--variant", "a=c=2"],
         ["--threads", "0"],
         ["--concurrency", "8", "0"],
         ["--repeats", "0"],
