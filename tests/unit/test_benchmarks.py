@@ -148,6 +148,7 @@ def test_compress_targets_report_met_missed_and_the_int8_ceiling() -> None:
         row("original", 0.0, 1.0, 50.0),
         row("onnx-int8-dynamic", -0.2, 0.26, 80.0),  # 2x the pipeline: below the 3x floor
         row("distill", -1.0, 0.77, 95.0),  # 1.9x the original: meets 1.8x
+        row("distill+openvino-int8", -1.2, 0.13, 210.0),  # 5.25x the pipeline: meets 5x
     ]
     checks = {c["method"]: c for c in check_targets(rows, 40.0, {"int8_ceiling_per_s": 100.0})}
 
@@ -155,6 +156,9 @@ def test_compress_targets_report_met_missed_and_the_int8_ceiling() -> None:
     assert checks["onnx-int8-dynamic"]["speedup_vs_pipeline"] == pytest.approx(2.0)
     assert checks["onnx-int8-dynamic"]["ceiling_speedup"] == pytest.approx(2.5)
     assert checks["distill"]["met"] is True and "ceiling_speedup" not in checks["distill"]
+    assert checks["distill+openvino-int8"]["met"] is True
+    assert checks["distill+openvino-int8"]["speedup_vs_pipeline"] == pytest.approx(5.25)
+    assert checks["openvino-int8"] == {"method": "openvino-int8", "measured": False}
 
 
 def test_compress_timing_in_children_takes_medians_and_keeps_the_sweep_figures(

@@ -28,7 +28,7 @@ _CARD_MARKER = "<!-- tuneforge compress sweep -->"
 # student, then quantized, is the fastest model a sweep can offer (BBC News on a 2-core AVX2
 # EPYC: distill 2.0x the original, distill then int8 3.0x, at +1 point macro-F1). The row is
 # added when the sweep runs both methods.
-CHAINS = (("distill", "onnx-int8-dynamic"),)
+CHAINS = (("distill", "onnx-int8-dynamic"), ("distill", "openvino-int8"))
 
 
 def chain_name(steps: tuple[str, ...]) -> str:

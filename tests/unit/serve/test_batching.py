@@ -156,3 +156,57 @@ def test_batching_failed_pass_fails_its_requests_only() -> None:
         return result, batcher.queued_texts
 
     assert run(scenario()) == (["fine"], 0)
+
+
+def test_batching_stops_waiting_once_the_previous_passes_clients_are_back() -> None:
+    recorder = Recorder()
+
+    async def client(batcher: MicroBatcher, name: str) -> None:
+        for round_ in range(3):
+            await batcher.submit([f"{name}-{round_}"])
+
+    async def scenario() -> float:
+        # 4 clients in a closed loop can never fill 32 places: without the early stop every
+        # pass after the first would wait the whole second for company that cannot come.
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=32, max_wait_ms=1000))
+        started = time.perf_counter()
+        await asyncio.gather(*(client(batcher, f"c{i}") for i in range(4)))
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return elapsed
+
+    elapsed = run(scenario())
+
+    assert elapsed < 1.0  # three rounds, none of them waiting out the 1 s window
+    assert sum(len(call) for call in recorder.calls) == 12
+    assert [len(call) for call in recorder.calls][-2:] == [4, 4]
+
+
+def test_batching_joins_clients_split_over_two_passes_into_one() -> None:
+    recorder = Recorder(delay_s=0.05)
+
+    async def client(batcher: MicroBatcher, name: str, start_s: float) -> None:
+        await asyncio.sleep(start_s)
+        for round_ in range(4):
+            await batcher.submit([f"{name}-{round_}"])
+
+    async def scenario() -> float:
+        batcher = MicroBatcher(recorder, BatchingConfig(max_batch_size=32, max_wait_ms=200))
+        # 4 clients start together, 2 more during their first pass: without joining, the two
+        # groups would take turns, each waiting behind the other's pass.
+        started = time.perf_counter()
+        early = [client(batcher, f"early{i}", 0.0) for i in range(4)]
+        late = [client(batcher, f"late{i}", 0.02) for i in range(2)]
+        await asyncio.gather(*early, *late)
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return elapsed
+
+    elapsed = run(scenario())
+
+    sizes = [len(call) for call in recorder.calls]
+    assert sum(sizes) == 24
+    # 5 passes of 50 ms; waiting out the 200 ms window for a full batch would take 1 s.
+    assert elapsed < 0.6
+    assert sizes[:2] == [4, 6]  # the late pair waits for the early four to come back
+    assert set(sizes[2:-1]) == {6}
