@@ -80,8 +80,13 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
             "batch_size": args.private_batch,
             "max_grad_norm": MAX_GRAD_NORM,
         }
-    # The name carries the epochs: --reuse never picks up a run trained for another length.
+    # The name carries the epochs, and a private run's batch and rate when they are not the
+    # defaults: --reuse never picks up a run trained with other settings.
     name = f"{contender.replace(':', '-eps')}-e{epochs:g}"
+    if private and args.private_batch != PRIVATE_BATCH:
+        name += f"-b{args.private_batch}"
+    if private and args.private_lr is not None:
+        name += f"-lr{args.private_lr:g}"
     config["output"] = {"dir": str(out), "run_name": name}
     return config
 

@@ -6,13 +6,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.privacy import run_config, verdict
+from benchmarks.privacy import PRIVATE_BATCH, PRIVATE_TRAINING, run_config, verdict
 from tuneforge.config import config_from_dict
 
 
 def _args(**overrides) -> argparse.Namespace:
     values = dict(
-        dataset="rt_sentences", epochs=2.0, private_epochs=None, max_seq_length=64, layers=6
+        dataset="rt_sentences",
+        epochs=2.0,
+        private_epochs=None,
+        private_batch=PRIVATE_BATCH,
+        private_lr=None,
+        max_seq_length=64,
+        layers=6,
     )
     return argparse.Namespace(**{**values, **overrides})
 
@@ -30,6 +36,23 @@ def test_benchmarks_privacy_configs_share_the_split_and_differ_in_privacy(tmp_pa
     assert longer["training"]["epochs"] == 8.0 and longer["output"]["run_name"] == "lora-eps8-e8"
     full = run_config(_args(), tmp_path / "d.csv", "full:8", tmp_path)
     assert full["adaptation"]["freeze_word_embeddings"] is True
+
+
+def test_benchmarks_privacy_private_batch_and_rate_reach_private_runs_only(tmp_path: Path) -> None:
+    args = _args(private_batch=1024, private_lr=5e-3)
+    private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
+    public = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
+    assert private["privacy"]["batch_size"] == 1024
+    assert private["training"]["learning_rate"] == 5e-3
+    assert (
+        public["training"]
+        == run_config(_args(), tmp_path / "d.csv", "lora:none", tmp_path)["training"]
+    )
+    # --reuse keys on the run name: other private settings never reuse a default run.
+    assert private["output"]["run_name"] == "lora-eps8-e2-b1024-lr0.005"
+    default = run_config(_args(), tmp_path / "d.csv", "lora:8", tmp_path)
+    assert default["output"]["run_name"] == "lora-eps8-e2"
+    assert default["training"]["learning_rate"] == PRIVATE_TRAINING["lora"]["learning_rate"]
 
 
 def test_benchmarks_privacy_verdict() -> None:
