@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -120,7 +121,7 @@ def _setting(pair: str) -> tuple[str, Any]:
 
 def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """A copy of a serve config with dotted keys set (models.inference_threads=2)."""
-    config = json.loads(json.dumps(config))
+    config = copy.deepcopy(config)
     for key, value in settings.items():
         *parents, last = key.split(".")
         section = config

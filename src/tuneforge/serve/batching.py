@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tuneforge.serve.config import BatchingConfig
@@ -37,7 +37,6 @@ class BatcherClosedError(Exception):
 class _Pending:
     texts: list[str]
     future: asyncio.Future[list[Any]]
-    enqueued_at: float = field(default_factory=time.perf_counter)
 
 
 class MicroBatcher:
