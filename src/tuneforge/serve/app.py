@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,15 +24,10 @@ from tuneforge.serve.batching import BatcherClosedError, QueueFullError
 from tuneforge.serve.config import CONFIG_ENV, ServeConfig, serve_config_from_dict
 from tuneforge.serve.errors import ApiError, describe_validation_errors, install_error_handlers
 from tuneforge.serve.explain import add_explain_route
-from tuneforge.serve.logs import (
-    REQUEST_ID_HEADER,
-    configure_logging,
-    log_event,
-    request_id_from,
-    request_id_var,
-)
+from tuneforge.serve.logs import REQUEST_ID_HEADER, configure_logging
 from tuneforge.serve.metrics import ServeMetrics
 from tuneforge.serve.model_pool import ModelPool
+from tuneforge.serve.request_context import RequestContextMiddleware
 from tuneforge.serve.schemas import (
     ErrorResponse,
     Health,
@@ -45,7 +39,6 @@ from tuneforge.serve.schemas import (
 )
 
 logger = logging.getLogger("tuneforge.serve")
-access_logger = logging.getLogger("tuneforge.serve.access")
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `tuneforge keys create`.")
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -104,41 +97,7 @@ def create_app(config: ServeConfig | None = None, registry: Any | None = None) -
 
 
 def _install_middleware(app: FastAPI, config: ServeConfig, metrics: ServeMetrics) -> None:
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Any) -> Response:
-        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        token = request_id_var.set(request_id)
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        elapsed_s = time.perf_counter() - started
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")  # templates only: bounded label values
-        model = getattr(request.state, "model", "")
-        version = getattr(request.state, "version", "")
-        metrics.requests.labels(endpoint, model, str(version), str(response.status_code)).inc()
-        metrics.latency.labels(endpoint, model).observe(elapsed_s)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        log_event(
-            access_logger,
-            logging.INFO,
-            "request",
-            request_id=request_id,
-            method=request.method,
-            endpoint=endpoint,
-            status=response.status_code,
-            duration_ms=round(elapsed_s * 1000, 2),
-            model=model or None,
-            version=version or None,
-            texts=getattr(request.state, "texts", None),
-            characters=getattr(request.state, "characters", None),
-            key_id=getattr(request.state, "key_id", None),
-        )
-        return response
-
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -153,11 +112,16 @@ def _install_middleware(app: FastAPI, config: ServeConfig, metrics: ServeMetrics
 def _add_model_routes(app: FastAPI, config: ServeConfig, state: dict[str, Any]) -> None:
     limits = config.limits
 
-    def caller_of(
+    async def caller_of(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> Caller:
+        # Async with a cache check on the event loop: a sync dependency would hop to a worker
+        # thread on every request; only a key not checked recently queries the registry there.
         header = f"Bearer {credentials.credentials}" if credentials else None
-        caller = state["auth"].caller(header)
+        auth: Authenticator = state["auth"]
+        known, caller = auth.cached_caller(header)
+        if not known:
+            caller = await asyncio.to_thread(auth.caller, header)
         if caller is None:
             raise ApiError(
                 401,

@@ -55,6 +55,18 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Caller | None]] = {}
         self._lock = threading.Lock()
 
+    def cached_caller(self, authorization: str | None) -> tuple[bool, Caller | None]:
+        """(True, the caller or None) when the answer needs no registry query: auth is off, the
+        header holds no bearer secret, or the key was checked less than KEY_CACHE_TTL_S ago;
+        else (False, None). Cheap enough for the event loop; `caller` does the query."""
+        if not self.required:
+            return True, ANONYMOUS
+        secret = bearer_secret(authorization)
+        if secret is None:
+            return True, None
+        cached = self._cached(self._digest(secret))
+        return (True, cached[1]) if cached is not None else (False, None)
+
     def caller(self, authorization: str | None) -> Caller | None:
         """The caller, or None when the key is missing, unknown or revoked."""
         if not self.required:
@@ -62,13 +74,11 @@ class Authenticator:
         secret = bearer_secret(authorization)
         if secret is None:
             return None
-        # The cache is keyed by a digest so that raw secrets do not linger in memory.
-        digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < KEY_CACHE_TTL_S:
+        digest = self._digest(secret)
+        cached = self._cached(digest)
+        if cached is not None:
             return cached[1]
+        now = time.monotonic()
         key = self.registry.authenticate(secret)
         caller = None
         if key is not None and not key.revoked:
@@ -84,6 +94,19 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (now, caller)
         return caller
+
+    @staticmethod
+    def _digest(secret: str) -> str:
+        # The cache is keyed by a digest so that raw secrets do not linger in memory.
+        return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+    def _cached(self, digest: str) -> tuple[float, Caller | None] | None:
+        """The cache entry for this key if it is fresh enough, else None."""
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_TTL_S:
+            return cached
+        return None
 
 
 class RateLimiter:

@@ -2,8 +2,9 @@
 
 Requests queue up; a collector task takes the first one, waits up to `max_wait_ms` for more
 (until `max_batch_size` texts; only when the previous pass carried more than one request: a lone
-client gains nothing from waiting), sorts the texts by length so each forward pass pads little, and
-runs the passes on a dedicated worker thread so the event loop keeps accepting requests.
+client gains nothing from waiting), sorts the texts by length and cuts them into forward passes
+of at most `forward_batch_size` so each pass pads little, and runs the passes on a dedicated
+worker thread so the event loop keeps accepting requests.
 """
 
 from __future__ import annotations
@@ -19,6 +20,25 @@ from typing import Any
 from tuneforge.serve.config import BatchingConfig
 
 PredictFn = Callable[[list[str]], list[Any]]
+
+
+def _closed(texts: list[str]) -> list[Any]:
+    raise BatcherClosedError("model version unloaded")
+
+
+def even_chunks(items: list[int], most: int) -> list[list[int]]:
+    """`items` in order, cut into as few near-equal chunks of at most `most` as possible: 17
+    texts with at most 16 per pass run as 9 + 8, not 16 + a lone text that pays a pass alone."""
+    if not items:
+        return []
+    count = -(-len(items) // most)
+    size, extra = divmod(len(items), count)
+    chunks, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(items[start:end])
+        start = end
+    return chunks
 
 
 class QueueFullError(Exception):
@@ -40,7 +60,8 @@ class _Pending:
 
 
 class MicroBatcher:
-    """Batches `submit` calls into `predict_fn` calls of at most `max_batch_size` texts.
+    """Batches `submit` calls into batches of at most `max_batch_size` texts, each run as
+    `predict_fn` calls (forward passes) of at most `forward_batch_size` texts of similar length.
 
     Args:
         predict_fn: Blocking function from texts to one result per text (run on a worker thread).
@@ -98,7 +119,11 @@ class MicroBatcher:
 
     def _retry_after_s(self) -> float:
         """About how long the queued texts take to clear, from recent pass durations."""
-        return self.queued_texts / self.config.max_batch_size * self._recent_pass_s
+        return self.queued_texts / self._pass_texts() * self._recent_pass_s
+
+    def _pass_texts(self) -> int:
+        """Most texts per forward pass: a batch never runs as a pass bigger than itself."""
+        return min(self.config.forward_batch_size, self.config.max_batch_size)
 
     async def _collect(self) -> None:
         while True:
@@ -147,49 +172,63 @@ class MicroBatcher:
             size += len(item.texts)
 
     async def _run(self, group: list[_Pending]) -> None:
+        """Run the batch as forward passes of texts of similar length, answering each request
+        as soon as the pass holding its last text ends.
+
+        Every pass is queued on the one inference thread at once, so it runs them back to back
+        while the event loop answers: with two passes of 16, the clients of the first are
+        answered (and can send their next request) while the second runs.
+        """
         texts = [text for pending in group for text in pending.texts]
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._predict_sorted, texts
+        owners = [owner for owner, pending in enumerate(group) for _ in pending.texts]
+        starts = [0]
+        for pending in group:
+            starts.append(starts[-1] + len(pending.texts))
+        missing = [len(pending.texts) for pending in group]
+        results: list[Any] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        size = self._pass_texts() if self.config.enabled else len(texts)
+        loop = asyncio.get_running_loop()
+        passes = [
+            (
+                chunk,
+                loop.run_in_executor(self._executor, self._predict_pass, [texts[i] for i in chunk]),
             )
-        except Exception as error:  # a failed pass fails its requests, not the collector
-            for pending in group:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
-        else:
-            start = 0
-            for pending in group:
-                end = start + len(pending.texts)
-                if not pending.future.done():
-                    pending.future.set_result(results[start:end])
-                start = end
-        finally:
-            self._change_depth(-len(texts))
+            for chunk in even_chunks(order, size)
+        ]
+        for chunk, running in passes:
+            try:
+                outputs = await running
+            except Exception as error:  # a failed pass fails its requests, not the collector
+                for index in chunk:
+                    future = group[owners[index]].future
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for index, output in zip(chunk, outputs, strict=True):
+                    results[index] = output
+                    owner = owners[index]
+                    missing[owner] -= 1
+                    future = group[owner].future
+                    if missing[owner] == 0 and not future.done():
+                        future.set_result(results[starts[owner] : starts[owner + 1]])
+            finally:
+                self._change_depth(-len(chunk))
 
     def _change_depth(self, delta: int) -> None:
         self.queued_texts += delta
         if self.on_queue_depth is not None:
             self.on_queue_depth(self.queued_texts)
 
-    def _predict_sorted(self, texts: list[str]) -> list[Any]:
-        """Run the passes (texts of similar length together) and return results in input order."""
+    def _predict_pass(self, texts: list[str]) -> list[Any]:
+        """One forward pass on the inference thread; keeps the running pass-time estimate."""
         started = time.perf_counter()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        size = self.config.max_batch_size if self.config.enabled else len(texts)
-        results: list[Any] = [None] * len(texts)
-        passes = 0
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            for index, result in zip(
-                chunk, self.predict_fn([texts[i] for i in chunk]), strict=True
-            ):
-                results[index] = result
-            passes += 1
-            if self.on_batch is not None:
-                self.on_batch(len(chunk))
-        self._recent_pass_s = 0.8 * self._recent_pass_s + 0.2 * (
-            (time.perf_counter() - started) / passes
-        )
+        results = self.predict_fn(texts)
+        if len(results) != len(texts):
+            raise RuntimeError(f"the model returned {len(results)} results for {len(texts)} texts")
+        if self.on_batch is not None:
+            self.on_batch(len(texts))
+        self._recent_pass_s = 0.8 * self._recent_pass_s + 0.2 * (time.perf_counter() - started)
         return results
 
     async def close(self) -> None:
@@ -202,3 +241,5 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._executor.shutdown(wait=False)
+        # The predict function holds the model: let an unloaded version's memory go.
+        self.predict_fn = _closed

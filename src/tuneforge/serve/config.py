@@ -27,7 +27,13 @@ class BatchingConfig(_Section):
     enabled: bool = True
     """False: each request runs alone (the baseline of benchmarks/serve_load.py)."""
     max_batch_size: int = Field(32, ge=1)
-    """Texts per forward pass; 32 fills two CPU cores without long padding tails."""
+    """Texts gathered into one batch (from one or several requests)."""
+    forward_batch_size: int = Field(16, ge=1)
+    """Texts per forward pass (at most max_batch_size): a gathered batch, sorted by length, runs
+    in near-equal passes of at most this many texts, so short texts are not padded to the
+    longest of 32. Measured on 2,000 RT sentences with 1 thread: 32 sorted texts as two passes
+    of 16 took 17% less time per text than one pass (bf16 PyTorch, 6.7 vs 8.0 ms) and 14% less
+    with OpenVINO int8 (3.3 vs 3.9 ms)."""
     max_wait_ms: float = Field(5.0, ge=0)
     """How long the first request of a batch waits for company: a few ms of latency buys
     several-fold throughput under load and costs nothing when requests arrive together. Only

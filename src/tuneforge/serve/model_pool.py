@@ -220,6 +220,7 @@ class ModelPool:
         )
         loaded = LoadedVersion(version, predictor, batcher, monitor)
         self.loaded[key] = loaded
+        _keep_out_of_collections()
         self.metrics.loaded_models.set(len(self.loaded))
         log_event(
             logger,
@@ -291,7 +292,9 @@ class ModelPool:
             self.metrics.queue_depth.remove(loaded.version.name, str(loaded.version.version))
         self.metrics.loaded_models.set(len(self.loaded))
         loaded.predictor = None
+        gc.unfreeze()  # the unloaded model's objects must be collectable again
         gc.collect()
+        _keep_out_of_collections()
         log_event(
             logger, logging.INFO, "model_unloaded", model=loaded.key[0], version=loaded.key[1]
         )
@@ -311,6 +314,18 @@ class ModelPool:
             loaded.closing = True
             await loaded.batcher.close()
         self.loaded.clear()
+
+
+def _keep_out_of_collections() -> None:
+    """Move every object alive now (loaded models, tokenizers, imported modules) to the garbage
+    collector's permanent generation, so later full collections scan only what requests create.
+
+    Measured with two loaded models and 32 clients on 2 cores (docs/benchmarks.md, serving
+    against Infinity): without it a server's full collections took up to 243 ms each (8 over
+    5 ms in one 30 s session), stalling every request in flight; with it, the full collections
+    under load took about 9 ms and the server-side p99 fell from 216-223 ms to 194 ms.
+    """
+    gc.freeze()
 
 
 def _route_names(routes: dict[str, VersionKey]) -> dict[str, str]:

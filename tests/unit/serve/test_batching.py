@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from tuneforge.serve.batching import BatcherClosedError, MicroBatcher, QueueFullError
+from tuneforge.serve.batching import (
+    BatcherClosedError,
+    MicroBatcher,
+    QueueFullError,
+    even_chunks,
+)
 from tuneforge.serve.config import BatchingConfig
 
 
@@ -102,6 +107,88 @@ def test_batching_passes_hold_texts_of_similar_length_results_in_input_order() -
 
     assert run(scenario()) == [text.upper() for text in texts]
     assert [sorted(len(t) for t in call) for call in recorder.calls] == [[1, 2, 3], [48, 49, 50]]
+
+
+def test_batching_a_full_batch_runs_as_near_equal_passes_of_similar_lengths() -> None:
+    recorder = Recorder()
+    # 17 texts from 17 clients, one batch: two passes of 9 and 8 (not 16 and a lone text),
+    # the shortest texts together so short ones are not padded to the longest.
+    texts = [
+        "x" * length for length in (40, 3, 70, 1, 55, 9, 26, 60, 2, 33, 80, 5, 48, 14, 7, 65, 20)
+    ]
+
+    async def scenario():
+        batcher = MicroBatcher(
+            recorder, BatchingConfig(max_batch_size=32, forward_batch_size=16, max_wait_ms=0)
+        )
+        results = await asyncio.gather(*(batcher.submit([text]) for text in texts))
+        await batcher.close()
+        return results
+
+    assert run(scenario()) == [[text.upper()] for text in texts]
+    assert [len(call) for call in recorder.calls] == [9, 8]
+    shortest = sorted(len(text) for text in texts)
+    assert [len(text) for text in recorder.calls[0]] == shortest[:9]
+
+
+def test_batching_answers_each_request_when_its_own_pass_ends() -> None:
+    recorder = Recorder(delay_s=0.3)
+    answered: dict[str, float] = {}
+
+    async def client(batcher: MicroBatcher, text: str, started: float) -> None:
+        await batcher.submit([text])
+        answered[text] = time.perf_counter() - started
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            recorder, BatchingConfig(max_batch_size=32, forward_batch_size=16, max_wait_ms=0)
+        )
+        started = time.perf_counter()
+        # one batch of 32 in two passes of 16: the short texts' clients need not wait for the
+        # long texts' pass
+        await asyncio.gather(*(client(batcher, "x" * (i + 1), started) for i in range(32)))
+        await batcher.close()
+
+    run(scenario())
+
+    assert [len(call) for call in recorder.calls] == [16, 16]
+    first = [answered["x" * (i + 1)] for i in range(16)]
+    second = [answered["x" * (i + 1)] for i in range(16, 32)]
+    assert max(first) < 0.45 < min(second)  # about 0.3 s against at least 0.6 s
+
+
+def test_batching_a_failed_pass_fails_only_the_requests_with_texts_in_it() -> None:
+    def fails_on_long(texts: list[str]) -> list[str]:
+        if any(len(text) > 8 for text in texts):
+            raise RuntimeError("model failed")
+        return [text.upper() for text in texts]
+
+    async def scenario():
+        batcher = MicroBatcher(
+            fails_on_long, BatchingConfig(max_batch_size=8, forward_batch_size=2, max_wait_ms=0)
+        )
+        outcomes = await asyncio.gather(
+            batcher.submit(["a"]),
+            batcher.submit(["bb"]),
+            batcher.submit(["c" * 9]),
+            batcher.submit(["ddd", "e" * 10]),  # one text in each pass: fails with the second
+            return_exceptions=True,
+        )
+        await batcher.close()
+        return outcomes, batcher.queued_texts
+
+    outcomes, queued = run(scenario())
+
+    assert outcomes[:2] == [["A"], ["BB"]]
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes[2:])
+    assert queued == 0
+
+
+def test_batching_even_chunks_are_as_few_and_as_equal_as_the_limit_allows() -> None:
+    assert even_chunks(list(range(32)), 16) == [list(range(16)), list(range(16, 32))]
+    assert [len(c) for c in even_chunks(list(range(33)), 16)] == [11, 11, 11]
+    assert [len(c) for c in even_chunks(list(range(5)), 16)] == [5]
+    assert even_chunks([], 16) == []
 
 
 def test_batching_full_queue_refuses_with_retry_after() -> None:

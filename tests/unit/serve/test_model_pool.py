@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import pytest
 from _configs import bbc_run
@@ -80,3 +82,30 @@ def test_model_pool_loads_every_backend_with_the_servers_threads(serve_setup, mo
         response = client.post("/v1/models/news/predict", json={"inputs": ["a"]}, headers=headers)
     assert response.status_code == 200, response.text
     assert [call["threads"] for call in calls] == [3]
+
+
+def test_model_pool_keeps_loaded_models_out_of_collections_and_frees_unloaded_ones(
+    serve_setup,
+) -> None:
+    config = serve_config_from_dict({"models": {"max_loaded_models": 1}})
+    headers = {"Authorization": f"Bearer {serve_setup.key_all}"}
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(config, serve_setup.registry)) as client:
+            pool = client.app.state.serve["pool"]
+            (first,) = pool.loaded.values()
+            assert gc.get_freeze_count() > 0  # the loaded model is out of the collector's scans
+            model = weakref.ref(first.predictor.model)
+            # a reference cycle, as many libraries' objects hold: only the collector frees it
+            first.predictor.model.__dict__["_test_cycle"] = [first.predictor.model]
+            del first
+            response = client.post(
+                "/v1/models/news@2/predict", json={"inputs": ["a"]}, headers=headers
+            )
+            assert response.status_code == 200, response.text
+            deadline = time.monotonic() + 5
+            while len(pool.loaded) > 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert model() is None  # the evicted version's model was freed, frozen or not
+    finally:
+        gc.unfreeze()
