@@ -4,7 +4,9 @@ membership-inference attack learns from each model.
 
     python -m benchmarks.privacy [--dataset rt_sentences|bbc_news] [--rows 8000]
         [--contenders lora:none lora:8 lora:3 full:none full:8] [--epochs 3]
-        [--private-epochs 10] [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
+        [--private-epochs 10] [--private-batch 256] [--private-lr LR] [--private-clip 1.0]
+        [--private-schedule linear|cosine|constant] [--seed 42]
+        [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
         [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
 
 A contender is adaptation:epsilon (none = non-private). Each one is a `tuneforge train` child
@@ -67,7 +69,9 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
     if private and args.private_lr is not None:
         training["learning_rate"] = args.private_lr
     epochs = args.private_epochs if private and args.private_epochs else args.epochs
-    training.update({"epochs": epochs, "seed": 42, "warmup_ratio": 0.1})
+    training.update({"epochs": epochs, "seed": args.seed, "warmup_ratio": 0.1})
+    if private:
+        training["lr_schedule"] = args.private_schedule
     config["training"] = training
     config["adaptation"] = {"method": adaptation}
     if adaptation == "full":
@@ -78,7 +82,7 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         config["privacy"] = {
             "target_epsilon": float(epsilon),
             "batch_size": args.private_batch,
-            "max_grad_norm": MAX_GRAD_NORM,
+            "max_grad_norm": args.private_clip,
         }
     # The name carries the epochs, and a private run's batch and rate when they are not the
     # defaults: --reuse never picks up a run trained with other settings.
@@ -87,6 +91,12 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-b{args.private_batch}"
     if private and args.private_lr is not None:
         name += f"-lr{args.private_lr:g}"
+    if private and args.private_clip != MAX_GRAD_NORM:
+        name += f"-clip{args.private_clip:g}"
+    if private and args.private_schedule != "linear":
+        name += f"-{args.private_schedule}"
+    if args.seed != 42:
+        name += f"-seed{args.seed}"
     config["output"] = {"dir": str(out), "run_name": name}
     return config
 
@@ -220,6 +230,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--private-lr", type=float, default=None, help="learning rate of the private runs"
     )
+    parser.add_argument(
+        "--private-clip",
+        type=float,
+        default=MAX_GRAD_NORM,
+        help="per-example clipping norm of the private runs (the noise scales with it: a clip "
+        "near the typical per-example gradient norm keeps more of the signal)",
+    )
+    parser.add_argument(
+        "--private-schedule",
+        choices=("linear", "cosine", "constant"),
+        default="linear",
+        help="learning-rate decay of the private runs after the 10%% warmup (a few dozen noisy "
+        "steps may learn better at a constant rate than under a linear decay)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="training seed (initialisation, sampling, DP noise); the split's seed stays 42",
+    )
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")
@@ -254,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             "benchmark": "privacy",
             "settings": {key: str(value) for key, value in vars(args).items()},
             "private_batch": args.private_batch,
+            "private_clip": args.private_clip,
             "machine": _harness.machine_info(),
             "rows": rows,
             "verdict": verdict(rows),

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.privacy import PRIVATE_BATCH, PRIVATE_TRAINING, run_config, verdict
+from benchmarks.privacy import (
+    MAX_GRAD_NORM,
+    PRIVATE_BATCH,
+    PRIVATE_TRAINING,
+    run_config,
+    verdict,
+)
 from tuneforge.config import config_from_dict
 
 
@@ -17,6 +23,9 @@ def _args(**overrides) -> argparse.Namespace:
         private_epochs=None,
         private_batch=PRIVATE_BATCH,
         private_lr=None,
+        private_clip=MAX_GRAD_NORM,
+        private_schedule="linear",
+        seed=42,
         max_seq_length=64,
         layers=6,
     )
@@ -39,20 +48,34 @@ def test_benchmarks_privacy_configs_share_the_split_and_differ_in_privacy(tmp_pa
 
 
 def test_benchmarks_privacy_private_batch_and_rate_reach_private_runs_only(tmp_path: Path) -> None:
-    args = _args(private_batch=1024, private_lr=5e-3)
+    args = _args(private_batch=1024, private_lr=5e-3, private_clip=0.1)
     private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
     public = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
     assert private["privacy"]["batch_size"] == 1024
     assert private["training"]["learning_rate"] == 5e-3
+    assert private["privacy"]["max_grad_norm"] == 0.1
     assert (
         public["training"]
         == run_config(_args(), tmp_path / "d.csv", "lora:none", tmp_path)["training"]
     )
     # --reuse keys on the run name: other private settings never reuse a default run.
-    assert private["output"]["run_name"] == "lora-eps8-e2-b1024-lr0.005"
+    assert private["output"]["run_name"] == "lora-eps8-e2-b1024-lr0.005-clip0.1"
     default = run_config(_args(), tmp_path / "d.csv", "lora:8", tmp_path)
     assert default["output"]["run_name"] == "lora-eps8-e2"
     assert default["training"]["learning_rate"] == PRIVATE_TRAINING["lora"]["learning_rate"]
+
+
+def test_benchmarks_privacy_schedule_is_private_and_seed_reaches_both(tmp_path: Path) -> None:
+    args = _args(private_schedule="constant", seed=7)
+    private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
+    public = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
+    assert private["training"]["lr_schedule"] == "constant"
+    assert "lr_schedule" not in public["training"]
+    assert private["training"]["seed"] == public["training"]["seed"] == 7
+    assert private["data"]["split"]["seed"] == 42  # another training seed, the same split
+    assert private["output"]["run_name"] == "lora-eps8-e2-constant-seed7"
+    assert public["output"]["run_name"] == "lora-epsnone-e2-seed7"
+    assert config_from_dict(private, source="benchmark").training.lr_schedule == "constant"
 
 
 def test_benchmarks_privacy_verdict() -> None:

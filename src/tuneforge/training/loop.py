@@ -214,6 +214,7 @@ def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup)
                             backward=lambda loss, size=group_size: accelerator.backward(
                                 loss / size
                             ),
+                            loss_of_rows=loss_terms_applied,
                         )
                     )
                 context.loss = loss

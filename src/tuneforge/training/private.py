@@ -326,17 +326,21 @@ class PrivateTraining:
         piece = self.plan.physical_batch_size
         starts = list(range(0, size, piece))
         total = torch.zeros((), device=batch["input_ids"].device)
+        # Rows of similar length share a piece, so each piece is cut to little padding (a
+        # Poisson batch is a random draw; the sum of clipped gradients does not depend on the
+        # order of its rows).
+        batch = _by_length(batch, size)
         for index, start in enumerate(starts):
-            inputs = _trimmed(batch, start, min(start + piece, size))
-            rows = int(inputs["input_ids"].shape[0])
+            inputs = micro_batch.piece(_trimmed(batch, start, min(start + piece, size)))
+            rows = int(inputs.batch["input_ids"].shape[0])
             self._pieces.rows = rows
             with _quiet_hooks():
                 try:
-                    outputs = micro_batch.model(**inputs)
+                    outputs = inputs.model(**inputs.batch)
                 finally:
                     self._pieces.rows = 0  # evaluation forwards must not be expanded
-                loss = micro_batch.loss_of(outputs)
-                micro_batch.backward(loss)
+                loss = inputs.loss_of(outputs)
+                inputs.backward(loss)
             self._zero_grad_samples(rows, missing_only=True)
             total += loss.detach().float() * rows
             if index < len(starts) - 1:
@@ -438,6 +442,17 @@ def _expand_broadcast_embedding_inputs(model: torch.nn.Module, pieces: _PieceSiz
     ]
 
 
+def _by_length(batch: dict[str, torch.Tensor], rows: int) -> dict[str, torch.Tensor]:
+    """The batch's rows ordered by their number of tokens (attention mask), shortest first."""
+    mask = batch.get("attention_mask")
+    if mask is None or mask.dim() != 2 or rows < 2:
+        return batch
+    order = torch.argsort(mask.sum(dim=1), stable=True)
+    return {
+        key: value[order] if value.shape[:1] == (rows,) else value for key, value in batch.items()
+    }
+
+
 def _trimmed(batch: dict[str, torch.Tensor], start: int, end: int) -> dict[str, torch.Tensor]:
     """Rows start:end of a padded batch, cut to the longest of those rows."""
     rows = {key: value[start:end] for key, value in batch.items()}
@@ -445,8 +460,10 @@ def _trimmed(batch: dict[str, torch.Tensor], start: int, end: int) -> dict[str, 
     if mask is None or mask.dim() != 2:
         return rows
     width = int(mask.sum(dim=1).max())
+    # contiguous: models view() their labels (BERT's token classification head does)
     return {
-        key: value[:, :width] if _is_per_token(key, value) else value for key, value in rows.items()
+        key: value[:, :width].contiguous() if _is_per_token(key, value) else value
+        for key, value in rows.items()
     }
 
 

@@ -9,7 +9,7 @@ as it is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -28,6 +28,15 @@ class MicroBatch:
     `TrainingHooks.loss_terms` transform in order (class weights, distillation, ...)."""
     backward: Callable[[torch.Tensor], None]
     """Backpropagates a loss, scaled for gradient accumulation (1 / micro-batches in the group)."""
+    loss_of_rows: Callable[[dict[str, torch.Tensor]], Callable[[Any], torch.Tensor]] | None = None
+    """`loss_of` for other rows (see `piece`); None: `loss_of` reads nothing of the batch."""
+
+    def piece(self, rows: dict[str, torch.Tensor]) -> MicroBatch:
+        """This micro-batch narrowed to some of its rows, as DP-SGD runs a logical batch in
+        physical pieces: the loss terms (class weights, NER's per-sentence mean) then read the
+        labels of those rows, not of the whole batch."""
+        loss_of = self.loss_of if self.loss_of_rows is None else self.loss_of_rows(rows)
+        return replace(self, batch=rows, loss_of=loss_of)
 
 
 class TrainingStep(Protocol):

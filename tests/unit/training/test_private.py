@@ -228,3 +228,43 @@ def test_ner_loss_under_dp_is_a_mean_of_per_sentence_losses() -> None:
     torch.testing.assert_close(batch_loss, torch.stack(singles).mean())
     token_mean = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels)
     assert not torch.isclose(batch_loss, token_mean)  # what the model's own loss would be
+
+
+def test_private_ner_run_in_pieces_reads_each_pieces_own_labels(
+    tmp_path: Path, wnut16_file: Path
+) -> None:
+    """A logical batch of ~32 sentences runs in pieces of 8: NER's per-sentence loss term must
+    read the piece's labels (the whole batch's do not match the piece's logits)."""
+    from _configs import tiny_config, write_wnut_conll
+
+    from tuneforge.pipeline import build_model, fine_tune, prepare_data
+
+    source = write_wnut_conll(tmp_path / "wnut.conll", wnut16_file, sentences=150)
+    raw = tiny_config(
+        tmp_path,
+        data={"source": str(source)},
+        task={"type": "ner"},
+        adaptation={"method": "lora"},
+        training={"learning_rate": 1e-3, "epochs": 1, "batch_size": 8},
+        privacy={"target_epsilon": 8, "batch_size": 32},
+    )
+    config = config_from_dict(raw, config_dir=str(tmp_path))
+    data = prepare_data(config)
+    result = fine_tune(build_model(config, data), data.task, data, config, show_progress=False)
+
+    assert result.privacy is not None and result.privacy["steps"] >= 3
+    assert math.isfinite(result.state.history[-1].get("loss", 0.0))
+
+
+def test_private_pieces_hold_rows_of_similar_length() -> None:
+    from tuneforge.training.private import _by_length
+
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]])
+    batch = {"input_ids": mask * torch.arange(1, 5).unsqueeze(1), "attention_mask": mask}
+    batch["labels"] = torch.tensor([4, 1, 3, 2])
+
+    ordered = _by_length(batch, 4)
+
+    assert ordered["labels"].tolist() == [1, 2, 3, 4]
+    assert ordered["attention_mask"].sum(dim=1).tolist() == [1, 2, 3, 4]
+    assert ordered["input_ids"][:, 0].tolist() == [2, 4, 3, 1]  # rows moved whole
