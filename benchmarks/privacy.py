@@ -5,7 +5,8 @@ membership-inference attack learns from each model.
     python -m benchmarks.privacy [--dataset rt_sentences|bbc_news] [--rows 8000]
         [--contenders lora:none lora:8 lora:3 full:none full:8] [--epochs 3]
         [--private-epochs 10] [--private-batch 256] [--private-lr LR] [--private-clip 1.0]
-        [--private-schedule linear|cosine|constant] [--seed 42]
+        [--private-schedule linear|cosine|constant] [--private-clipping per_example|ghost]
+        [--seed 42]
         [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
         [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
 
@@ -83,6 +84,7 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
             "target_epsilon": float(epsilon),
             "batch_size": args.private_batch,
             "max_grad_norm": args.private_clip,
+            "clipping": args.private_clipping,
         }
     # The name carries the epochs, and a private run's batch and rate when they are not the
     # defaults: --reuse never picks up a run trained with other settings.
@@ -95,6 +97,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-clip{args.private_clip:g}"
     if private and args.private_schedule != "linear":
         name += f"-{args.private_schedule}"
+    if private and args.private_clipping != "per_example":
+        name += f"-{args.private_clipping}"
     if args.seed != 42:
         name += f"-seed{args.seed}"
     config["output"] = {"dir": str(out), "run_name": name}
@@ -243,6 +247,13 @@ def main(argv: list[str] | None = None) -> None:
         default="linear",
         help="learning-rate decay of the private runs after the 10%% warmup (a few dozen noisy "
         "steps may learn better at a constant rate than under a linear decay)",
+    )
+    parser.add_argument(
+        "--private-clipping",
+        choices=("per_example", "ghost"),
+        default="per_example",
+        help="per-example gradients materialised, or ghost clipping (norms only, a second "
+        "backward pass; less memory for full fine-tuning)",
     )
     parser.add_argument(
         "--seed",

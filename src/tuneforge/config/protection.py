@@ -57,6 +57,13 @@ class PrivacyConfig(Section):
     """Expected examples per optimizer step (Poisson sampling: each row joins a step with
     probability batch_size / n). DP-SGD learns better from large batches; they are processed
     in pieces of training.batch_size. None: training.batch_size x gradient_accumulation_steps."""
+    clipping: Literal["per_example", "ghost"] = "per_example"
+    """How each example's gradient is clipped. per_example: Opacus materialises every
+    example's gradient (a copy of the trainable weights per row of a piece), clips and sums
+    them. ghost: ghost clipping (Li et al. 2022) computes each example's gradient norm from the
+    layer inputs and output gradients without materialising the gradient, then a second
+    backward pass sums the clipped gradients; the same update, much less memory for full
+    fine-tuning, and no gain for LoRA, whose per-example gradients are small."""
     accountant: Literal["prv", "rdp"] = "prv"
     """prv: the privacy-loss-distribution accountant (Gopi et al., 2021), the tightest bound;
     rdp: Renyi DP (Mironov, 2017), looser, as most papers report it."""

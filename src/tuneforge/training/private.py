@@ -20,6 +20,7 @@ Opacus supplies the per-example gradients (`GradSampleModule`), the clipping and
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -71,6 +72,9 @@ class PrivacyPlan:
     """Optimizer steps the training config asks for."""
     allowed_steps: int
     """Optimizer steps the budget allows (planned_steps when it allows them all)."""
+    clipping: str = "per_example"
+    """per_example (materialised per-example gradients) or ghost (norms only, two backward
+    passes); the same update either way."""
 
     def epsilon(self, steps: int) -> float:
         """The epsilon spent after `steps` noisy steps (0 before the first)."""
@@ -93,6 +97,7 @@ class PrivacyPlan:
             "budget_exhausted": steps >= self.allowed_steps
             and self.allowed_steps < self.planned_steps,
             "accountant": self.accountant,
+            "clipping": self.clipping,
             "training_rows": self.training_rows,
         }
 
@@ -206,6 +211,7 @@ def plan_privacy(
         steps_per_epoch=steps_per_epoch,
         planned_steps=planned,
         allowed_steps=allowed,
+        clipping=privacy.clipping,
     )
 
 
@@ -293,13 +299,29 @@ class PrivateTraining:
     ) -> Callable[[torch.nn.Module, TrainingConfig], torch.optim.Optimizer]:
         def make(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
             opacus = _opacus()
+            ghost = self.plan.clipping == "ghost"
             # The hooks go on the model's own modules; the loop keeps calling the model itself,
             # so checkpoints and the saved model carry no wrapper prefix.
-            self._grad_sample_module = opacus.GradSampleModule(model, loss_reduction="mean")
+            if ghost:
+                from opacus.grad_sample import GradSampleModuleFastGradientClipping
+
+                self._grad_sample_module = GradSampleModuleFastGradientClipping(
+                    model,
+                    loss_reduction="mean",
+                    max_grad_norm=self.plan.max_grad_norm,
+                    use_ghost_clipping=True,
+                )
+            else:
+                self._grad_sample_module = opacus.GradSampleModule(model, loss_reduction="mean")
             self._pre_hooks = _expand_broadcast_embedding_inputs(model, self._pieces)
             device = next(model.parameters()).device
             self._noise = torch.Generator(device=device)
-            self._optimizer = opacus.optimizers.DPOptimizer(
+            optimizer_class = (
+                opacus.optimizers.DPOptimizerFastGradientClipping
+                if ghost
+                else opacus.optimizers.DPOptimizer
+            )
+            self._optimizer = optimizer_class(
                 base(model, config),
                 noise_multiplier=self.plan.noise_multiplier,
                 max_grad_norm=self.plan.max_grad_norm,
@@ -322,6 +344,8 @@ class PrivateTraining:
             # An empty Poisson sample: no gradient, but the step happens (noise only), as the
             # accountant assumes.
             self._zero_grad_samples(0)
+            if self.plan.clipping == "ghost":
+                self._zero_missing_grads()
             return torch.zeros(())
         piece = self.plan.physical_batch_size
         starts = list(range(0, size, piece))
@@ -340,14 +364,74 @@ class PrivateTraining:
                 finally:
                     self._pieces.rows = 0  # evaluation forwards must not be expanded
                 loss = inputs.loss_of(outputs)
-                inputs.backward(loss)
-            self._zero_grad_samples(rows, missing_only=True)
+                if self.plan.clipping == "ghost":
+                    self._ghost_clipped_backward(outputs, loss, rows)
+                else:
+                    inputs.backward(loss)
+                    self._zero_grad_samples(rows, missing_only=True)
             total += loss.detach().float() * rows
             if index < len(starts) - 1:
                 optimizer.signal_skip_step(do_skip=True)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
         return total / size
+
+    def _ghost_clipped_backward(self, outputs: Any, loss: torch.Tensor, rows: int) -> None:
+        """Ghost clipping: sum the piece's clipped per-example gradients into `.grad` without
+        materialising them.
+
+        The first backward pass runs Opacus's norm hooks (each example's gradient norm from the
+        layer inputs and output gradients) and keeps the gradients of the model's outputs. The
+        second pass, hooks off, backpropagates those output gradients scaled per row by the
+        clipping factor. Rows of a transformer batch do not interact and every loss here is a
+        sum of per-row terms, so this is the gradient of sum_i factor_i * loss_i: what
+        per_example clipping sums, without a per-row loss from every loss term (Opacus's
+        DPLossFastGradientClipping wants a per-row criterion instead).
+        """
+        tensors = [t for t in _output_tensors(outputs, rows) if t.requires_grad]
+        captured: list[torch.Tensor | None] = [None] * len(tensors)
+        handles = [
+            tensor.register_hook(functools.partial(_keep_gradient, captured, index))
+            for index, tensor in enumerate(tensors)
+        ]
+        try:
+            loss.backward(retain_graph=True)
+        finally:
+            for handle in handles:
+                handle.remove()
+        norms = [
+            p._norm_sample.float()
+            for p in self._optimizer.params
+            if getattr(p, "_norm_sample", None) is not None
+        ]
+        # Opacus rescales a mean loss by the rows (each norm is one example's own gradient's);
+        # the second pass, on the same mean loss, needs that factor too.
+        norm = torch.stack(norms).norm(2, dim=0) if norms else torch.zeros(rows)
+        factor = (self.plan.max_grad_norm / (norm + 1e-6)).clamp(max=1.0) * rows
+        for parameter in self._optimizer.params:
+            parameter._norm_sample = None
+            parameter.grad = None  # the first pass's unclipped sum
+        scaled = [
+            (tensor, gradient * factor.to(gradient).view(-1, *[1] * (gradient.dim() - 1)))
+            for tensor, gradient in zip(tensors, captured, strict=True)
+            if gradient is not None
+        ]
+        self._grad_sample_module.disable_hooks()
+        try:
+            if scaled:
+                torch.autograd.backward(
+                    [tensor for tensor, _ in scaled], [gradient for _, gradient in scaled]
+                )
+        finally:
+            self._grad_sample_module.enable_hooks()
+        self._zero_missing_grads()
+
+    def _zero_missing_grads(self) -> None:
+        """A zero `.grad` for trainable parameters no pass reached (ghost clipping sums
+        `.grad` across pieces): their true gradient."""
+        for parameter in self._optimizer.params:
+            if parameter.grad is None:
+                parameter.grad = torch.zeros_like(parameter)
 
     def hooks(self) -> TrainingHooks:
         from tuneforge.training.hooks import TrainingHooks
@@ -406,10 +490,37 @@ class PrivateTraining:
         if self._grad_sample_module is not None:
             self._grad_sample_module.remove_hooks()
             for parameter in self._grad_sample_module._module.parameters():
-                for name in ("grad_sample", "summed_grad", "_current_grad_sample"):
+                for name in (
+                    "grad_sample",
+                    "summed_grad",
+                    "_current_grad_sample",
+                    "_norm_sample",
+                    "_forward_counter",
+                ):
                     if hasattr(parameter, name):
                         delattr(parameter, name)
             self._grad_sample_module = None
+
+
+def _output_tensors(outputs: Any, rows: int) -> list[torch.Tensor]:
+    """The distinct tensors of a model's output with one row per example (logits, hidden
+    states, ...), each once: a tensor listed twice would get its gradient twice."""
+    found: dict[int, torch.Tensor] = {}
+    pending = [outputs]
+    while pending:
+        value = pending.pop()
+        if torch.is_tensor(value):
+            if value.dim() >= 1 and value.shape[0] == rows:
+                found.setdefault(id(value), value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (tuple, list)):
+            pending.extend(value)
+    return list(found.values())
+
+
+def _keep_gradient(store: list[torch.Tensor | None], index: int, gradient: torch.Tensor) -> None:
+    store[index] = gradient
 
 
 class _PieceSize:
@@ -432,7 +543,9 @@ def _expand_broadcast_embedding_inputs(model: torch.nn.Module, pieces: _PieceSiz
             return None
         indices = args[0]
         if indices.dim() >= 2 and indices.shape[0] == 1 and pieces.rows > 1:
-            return (indices.expand(pieces.rows, *indices.shape[1:]), *args[1:])
+            # contiguous: Opacus's ghost-clipping norm of an embedding views the indices flat
+            expanded = indices.expand(pieces.rows, *indices.shape[1:]).contiguous()
+            return (expanded, *args[1:])
         return None
 
     return [

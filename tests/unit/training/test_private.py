@@ -123,24 +123,31 @@ def _per_example_gradients(model: torch.nn.Module, batch: dict, labels: torch.Te
     return rows
 
 
-def test_position_embedding_gradients_are_per_example(minilm_path: Path) -> None:
-    """BERT looks positions up from a (1, L) buffer; without the fix Opacus returns one summed
-    per-example gradient for the position embedding instead of one per example."""
-    from opacus import GradSampleModule
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def _one_layer_classifier(minilm_path: Path, num_labels: int) -> torch.nn.Module:
+    """MiniLM cut to one layer, without dropout (gradients comparable pass to pass), training."""
+    from transformers import AutoModelForSequenceClassification
 
-    from tuneforge.training.private import _expand_broadcast_embedding_inputs, _PieceSize
-
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
         minilm_path,
-        num_labels=2,
+        num_labels=num_labels,
         num_hidden_layers=1,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-    model.train()
+    return model.train()
+
+
+def test_position_embedding_gradients_are_per_example(minilm_path: Path) -> None:
+    """BERT looks positions up from a (1, L) buffer; without the fix Opacus returns one summed
+    per-example gradient for the position embedding instead of one per example."""
+    from opacus import GradSampleModule
+    from transformers import AutoTokenizer
+
+    from tuneforge.training.private import _expand_broadcast_embedding_inputs, _PieceSize
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = _one_layer_classifier(minilm_path, num_labels=2)
     batch = dict(
         tokenizer(["a good film", "bad, slow and long", "fine"], padding=True, return_tensors="pt")
     )
@@ -268,3 +275,100 @@ def test_private_pieces_hold_rows_of_similar_length() -> None:
     assert ordered["labels"].tolist() == [1, 2, 3, 4]
     assert ordered["attention_mask"].sum(dim=1).tolist() == [1, 2, 3, 4]
     assert ordered["input_ids"][:, 0].tolist() == [2, 4, 3, 1]  # rows moved whole
+
+
+def _summed_clipped_gradients(
+    model: torch.nn.Module, batch: dict, clipping: str, clip: float
+) -> dict[str, torch.Tensor]:
+    """The clipped per-example gradients of a 5-row logical batch, summed over pieces of 2, as
+    the optimizer holds them before it adds the noise."""
+    from tuneforge.training.steps import MicroBatch
+
+    training = TrainingConfig(batch_size=2)
+    privacy = PrivacyConfig(
+        noise_multiplier=1.0, max_grad_norm=clip, batch_size=5, clipping=clipping
+    )
+    private = PrivateTraining(plan_privacy(privacy, training, 50), seed=0, announce=False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = private.optimizer_factory(lambda m, c: torch.optim.SGD(trainable, lr=0.1))(
+        model, training
+    )
+    private.step(
+        MicroBatch(
+            model=model,
+            batch=batch,
+            loss_of=lambda out: out.loss,
+            backward=lambda loss: loss.backward(),
+        )
+    )
+    optimizer.signal_skip_step(do_skip=True)
+    optimizer.step()  # sums the last piece in, adds no noise
+    sums = {
+        name: p.summed_grad.detach().clone()
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+    private.detach()
+    return sums
+
+
+@pytest.mark.parametrize("adaptation", ["full", "lora"])
+def test_ghost_clipping_sums_the_same_clipped_gradients(minilm_path: Path, adaptation: str) -> None:
+    """Ghost clipping (norms from activations, a second backward) must give the update that
+    materialised per-example gradients give, including rows whose gradient the clip cuts."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = _one_layer_classifier(minilm_path, num_labels=3)
+    if adaptation == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, lora_dropout=0.0))
+        for name, parameter in model.named_parameters():  # B starts at zero: no gradient to A
+            if "lora_B" in name:
+                torch.nn.init.normal_(parameter, std=0.02)
+    else:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    texts = ["a good film", "bad, slow and far too long", "fine", "dull", "a warm, funny story"]
+    batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([1, 0, 2, 0, 1])
+
+    per_example = _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", 0.05)
+    ghost = _summed_clipped_gradients(copy.deepcopy(model), batch, "ghost", 0.05)
+    unclipped = _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", 1e6)
+
+    assert per_example.keys() == ghost.keys() and per_example
+    for name, expected in per_example.items():
+        torch.testing.assert_close(ghost[name], expected, rtol=1e-4, atol=1e-6, msg=name)
+    # The clip bound: the sum of 5 clipped gradients is at most 5 x 0.05 long, and the clip cut
+    # (the unclipped sum is longer), so the comparison above covered clipping.
+    total = torch.cat([g.flatten() for g in ghost.values()]).norm()
+    assert total <= 5 * 0.05 + 1e-5
+    assert torch.cat([g.flatten() for g in unclipped.values()]).norm() > total
+
+
+def test_private_full_run_with_ghost_clipping_trains_and_says_so(tmp_path: Path) -> None:
+    from _configs import tiny_config
+
+    from tuneforge.pipeline import build_model, fine_tune, prepare_data
+
+    raw = tiny_config(
+        tmp_path,
+        adaptation={"method": "full", "freeze_word_embeddings": True},
+        training={"learning_rate": 1e-3, "epochs": 1, "batch_size": 8},
+        privacy={"target_epsilon": 8, "batch_size": 20, "clipping": "ghost"},
+    )
+    config = config_from_dict(raw, config_dir=str(tmp_path))
+    data = prepare_data(config)
+    model = build_model(config, data)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    result = fine_tune(model, data.task, data, config, show_progress=False)
+
+    after = dict(result.model.named_parameters())
+    assert any(not torch.equal(after[name].detach(), value) for name, value in before.items())
+    assert result.privacy is not None and result.privacy["clipping"] == "ghost"
+    assert result.privacy["steps"] == math.ceil(len(data.splits.train) / 20)
+    leftovers = ("grad_sample", "_norm_sample", "summed_grad")
+    assert all(not hasattr(p, name) for p in result.model.parameters() for name in leftovers)
