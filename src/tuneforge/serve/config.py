@@ -6,9 +6,9 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from tuneforge.config import read_yaml_mapping
+from tuneforge.config import Section, read_yaml_mapping
 from tuneforge.errors import ConfigError
 from tuneforge.monitoring import AlertConfig, DriftThresholds
 
@@ -17,11 +17,7 @@ from tuneforge.monitoring import AlertConfig, DriftThresholds
 CONFIG_ENV = "TUNEFORGE_SERVE_CONFIG"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BatchingConfig(_Section):
+class BatchingConfig(Section):
     """The micro-batcher of each loaded model version."""
 
     enabled: bool = True
@@ -42,7 +38,7 @@ class BatchingConfig(_Section):
     """Texts waiting per model version; beyond this requests get 503 with Retry-After."""
 
 
-class LimitsConfig(_Section):
+class LimitsConfig(Section):
     """Request size limits (413 / 422 beyond them)."""
 
     max_texts_per_request: int = Field(64, ge=1)
@@ -50,7 +46,7 @@ class LimitsConfig(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1)
 
 
-class ExplainConfig(_Section):
+class ExplainConfig(Section):
     """POST /v1/models/{ref}/explain: attributions are tens to hundreds of forward passes per
     text, so they run in worker threads behind a small bounded queue."""
 
@@ -62,7 +58,7 @@ class ExplainConfig(_Section):
     """texts x n_steps (IG) or texts x samples (LIME, SHAP); beyond this 413."""
 
 
-class ModelsConfig(_Section):
+class ModelsConfig(Section):
     """Which versions are resident and how the server follows the registry."""
 
     poll_interval_s: float = Field(2.0, gt=0)
@@ -79,7 +75,7 @@ class ModelsConfig(_Section):
     faster with 2 (70 vs 54 req/s)."""
 
 
-class MonitoringConfig(_Section):
+class MonitoringConfig(Section):
     """Drift monitoring of live traffic against each version's reference profile."""
 
     enabled: bool = True
@@ -91,7 +87,7 @@ class MonitoringConfig(_Section):
     alerts: AlertConfig = Field(default_factory=AlertConfig)
 
 
-class ServeConfig(_Section):
+class ServeConfig(Section):
     """Everything `tuneforge serve` needs; see configs/serve/serve.yaml for a commented example."""
 
     host: str = "127.0.0.1"
