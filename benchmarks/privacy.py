@@ -4,7 +4,8 @@ membership-inference attack learns from each model.
 
     python -m benchmarks.privacy [--dataset rt_sentences|bbc_news] [--rows 8000]
         [--contenders lora:none lora:8 lora:3 full:none full:8] [--epochs 3]
-        [--private-epochs 10] [--private-batch 256] [--private-lr LR] [--private-clip 1.0]
+        [--private-epochs 10] [--private-batch 256] [--private-lr LR] [--private-head-lr LR]
+        [--private-clip 1.0]
         [--private-schedule linear|cosine|constant] [--private-clipping per_example|ghost]
         [--seed 42]
         [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
@@ -69,6 +70,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
     training = dict((PRIVATE_TRAINING if private else NON_PRIVATE_TRAINING)[adaptation])
     if private and args.private_lr is not None:
         training["learning_rate"] = args.private_lr
+    if private and args.private_head_lr is not None:
+        training["head_learning_rate"] = args.private_head_lr
     epochs = args.private_epochs if private and args.private_epochs else args.epochs
     training.update({"epochs": epochs, "seed": args.seed, "warmup_ratio": 0.1})
     if private:
@@ -93,6 +96,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-b{args.private_batch}"
     if private and args.private_lr is not None:
         name += f"-lr{args.private_lr:g}"
+    if private and args.private_head_lr is not None:
+        name += f"-head{args.private_head_lr:g}"
     if private and args.private_clip != MAX_GRAD_NORM:
         name += f"-clip{args.private_clip:g}"
     if private and args.private_schedule != "linear":
@@ -233,6 +238,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--private-lr", type=float, default=None, help="learning rate of the private runs"
+    )
+    parser.add_argument(
+        "--private-head-lr",
+        type=float,
+        default=None,
+        help="learning rate of the task head in the private runs (default: --private-lr)",
     )
     parser.add_argument(
         "--private-clip",

@@ -8,6 +8,16 @@ from typing import Any
 
 from tuneforge.errors import ModelError
 
+TASK_HEAD_NAMES = ("classifier", "score")
+"""Attribute names transformers' task models give their task head (BERT-style: classifier;
+decoder-style: score); peft's wrappers keep the name as a path component."""
+
+
+def is_task_head_parameter(name: str) -> bool:
+    """Whether a parameter (by its dotted name, peft wrappers included) belongs to the head."""
+    return any(part in TASK_HEAD_NAMES for part in name.split("."))
+
+
 # Built-in aliases: a name users can write in `model.name` that resolves to a model folder shipped
 # by an installed package (no hub access needed).
 _ALIASES = {

@@ -23,6 +23,7 @@ def _args(**overrides) -> argparse.Namespace:
         private_epochs=None,
         private_batch=PRIVATE_BATCH,
         private_lr=None,
+        private_head_lr=None,
         private_clip=MAX_GRAD_NORM,
         private_schedule="linear",
         private_clipping="per_example",
@@ -49,7 +50,7 @@ def test_benchmarks_privacy_configs_share_the_split_and_differ_in_privacy(tmp_pa
 
 
 def test_benchmarks_privacy_private_batch_and_rate_reach_private_runs_only(tmp_path: Path) -> None:
-    args = _args(private_batch=1024, private_lr=5e-3, private_clip=0.1)
+    args = _args(private_batch=1024, private_lr=5e-3, private_head_lr=2e-2, private_clip=0.1)
     private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
     public = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
     assert private["privacy"]["batch_size"] == 1024
@@ -60,7 +61,8 @@ def test_benchmarks_privacy_private_batch_and_rate_reach_private_runs_only(tmp_p
         == run_config(_args(), tmp_path / "d.csv", "lora:none", tmp_path)["training"]
     )
     # --reuse keys on the run name: other private settings never reuse a default run.
-    assert private["output"]["run_name"] == "lora-eps8-e2-b1024-lr0.005-clip0.1"
+    assert private["training"]["head_learning_rate"] == 2e-2
+    assert private["output"]["run_name"] == "lora-eps8-e2-b1024-lr0.005-head0.02-clip0.1"
     default = run_config(_args(), tmp_path / "d.csv", "lora:8", tmp_path)
     assert default["output"]["run_name"] == "lora-eps8-e2"
     assert default["training"]["learning_rate"] == PRIVATE_TRAINING["lora"]["learning_rate"]

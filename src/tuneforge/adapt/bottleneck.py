@@ -20,6 +20,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from tuneforge.errors import ConfigError, ModelError
+from tuneforge.modeling import TASK_HEAD_NAMES
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -27,7 +28,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 # BERT-family layout (BERT, RoBERTa, XLM-R, ELECTRA, ...): encoder.layer.<i>.attention.output.dense
 # is the attention output projection, encoder.layer.<i>.output.dense the FFN output projection.
 _PROJECTION_NAME = re.compile(r"(^|\.)encoder\.layer\.\d+\.(attention\.output|output)\.dense$")
-_HEAD_NAMES = ("classifier", "score")
 # Houlsby et al. (2019, section 3.1) initialise adapters near identity with zero-mean normal
 # weights of std 1e-2; the up projection here starts exactly at zero so that the adapted model
 # computes the same function as the base model before the first step.
@@ -159,13 +159,13 @@ def load_bottleneck(base_model: PreTrainedModel, directory: Path) -> PreTrainedM
 
 
 def _task_head(model: nn.Module, architecture: str) -> nn.Module:
-    for name in _HEAD_NAMES:
+    for name in TASK_HEAD_NAMES:
         head = getattr(model, name, None)
         if isinstance(head, nn.Module):
             return head
     raise ConfigError(
         f"adaptation.method bottleneck: {architecture} has no task head named "
-        f"{' or '.join(_HEAD_NAMES)} to train."
+        f"{' or '.join(TASK_HEAD_NAMES)} to train."
     )
 
 

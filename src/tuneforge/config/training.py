@@ -19,6 +19,12 @@ class TrainingConfig(Section):
     gradient_accumulation_steps: int = Field(1, ge=1)
     """Forward passes per optimizer step; effective batch = batch_size * this."""
     learning_rate: float = Field(5e-5, gt=0)
+    head_learning_rate: float | None = Field(None, gt=0)
+    """Learning rate of the task head (the freshly initialised classifier on top of the
+    encoder); None: learning_rate. A head that starts from random weights often wants a rate
+    several times the encoder's, most of all beside an adapter such as LoRA, whose small rate
+    keeps the pretrained features intact, and under DP (docs/guide.md says what was measured).
+    The schedule scales both rates alike."""
     weight_decay: float = Field(0.01, ge=0)
     """AdamW decoupled weight decay; not applied to biases and LayerNorm weights."""
     warmup_ratio: float = Field(0.1, ge=0, lt=1)

@@ -20,6 +20,7 @@ import torch
 from tuneforge.errors import ExplainError, RunError
 from tuneforge.explain._optional import require
 from tuneforge.explain.model import ExplainModel, load_explain_model
+from tuneforge.modeling import TASK_HEAD_NAMES
 
 PROJECTIONS = ("pca", "tsne", "umap")
 _BATCH = 32
@@ -27,9 +28,7 @@ _BATCH = 32
 
 def head_input_module(model: torch.nn.Module) -> torch.nn.Module:
     """The classification head (`classifier`, or `score`), peft wrappers included."""
-    named = [
-        (n, m) for n, m in model.named_modules() if n.split(".")[-1] in {"classifier", "score"}
-    ]
+    named = [(n, m) for n, m in model.named_modules() if n.split(".")[-1] in TASK_HEAD_NAMES]
     if not named:
         raise ExplainError("cannot find this model's classification head to read its input.")
     return min(named, key=lambda item: len(item[0]))[1]

@@ -12,22 +12,30 @@ from typing import Any
 import torch
 
 from tuneforge.config import TrainingConfig
+from tuneforge.modeling import is_task_head_parameter
 
 OptimizerFactory = Callable[[torch.nn.Module, TrainingConfig], torch.optim.Optimizer]
 
 
 def adamw(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; no weight decay on biases and norm weights."""
-    # BERT paper's recipe: decaying biases and normalisation weights towards zero only hurts.
-    decay, no_decay = [], []
+    """AdamW over the trainable parameters; no weight decay on biases and norm weights; the
+    task head at training.head_learning_rate when it is set."""
+    head_rate = config.head_learning_rate
+    grouped: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
+        # BERT paper's recipe: decaying biases and normalisation weights towards zero only hurts.
         is_norm_or_bias = parameter.ndim < 2 or "norm" in name.lower()
-        (no_decay if is_norm_or_bias else decay).append(parameter)
+        in_head = head_rate is not None and is_task_head_parameter(name)
+        grouped.setdefault((in_head, is_norm_or_bias), []).append(parameter)
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": parameters,
+            "weight_decay": 0.0 if is_norm_or_bias else config.weight_decay,
+            "lr": head_rate if in_head else config.learning_rate,
+        }
+        for (in_head, is_norm_or_bias), parameters in sorted(grouped.items())
     ]
     # The fused kernel updates all parameters in one pass (CPU and CUDA since torch 2.4).
     try:
