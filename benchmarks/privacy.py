@@ -102,7 +102,7 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-clip{args.private_clip:g}"
     if private and args.private_schedule != "linear":
         name += f"-{args.private_schedule}"
-    if private and args.private_clipping != "per_example":
+    if private and args.private_clipping != "auto":
         name += f"-{args.private_clipping}"
     if args.seed != 42:
         name += f"-seed{args.seed}"
@@ -261,10 +261,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--private-clipping",
-        choices=("per_example", "ghost"),
-        default="per_example",
+        choices=("auto", "per_example", "ghost"),
+        default="auto",
         help="per-example gradients materialised, or ghost clipping (norms only, a second "
-        "backward pass; less memory for full fine-tuning)",
+        "backward pass; less memory for full fine-tuning); auto: ghost for full, per_example "
+        "for LoRA",
     )
     parser.add_argument(
         "--seed",

@@ -285,7 +285,7 @@ def _private_training(config: RunConfig, training_rows: int, announce: bool) -> 
             "ranks is not supported); drop --nproc / --ray-address."
         )
     private = PrivateTraining(
-        plan_privacy(config.privacy, config.training, training_rows),
+        plan_privacy(config.privacy, config.training, training_rows, config.adaptation.method),
         config.training.seed,
         announce=announce and is_main_process(),
     )

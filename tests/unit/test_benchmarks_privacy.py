@@ -26,7 +26,7 @@ def _args(**overrides) -> argparse.Namespace:
         private_head_lr=None,
         private_clip=MAX_GRAD_NORM,
         private_schedule="linear",
-        private_clipping="per_example",
+        private_clipping="auto",
         seed=42,
         max_seq_length=64,
         layers=6,

@@ -143,9 +143,13 @@ def _quiet_accountant() -> Iterator[None]:
 
 
 def plan_privacy(
-    privacy: PrivacyConfig, training: TrainingConfig, training_rows: int
+    privacy: PrivacyConfig,
+    training: TrainingConfig,
+    training_rows: int,
+    adaptation_method: str = "lora",
 ) -> PrivacyPlan:
-    """Sampling rate, delta, noise and the steps the budget allows, for `training_rows` rows.
+    """Sampling rate, delta, noise and the steps the budget allows, for `training_rows` rows
+    (and the clipping, which privacy.clipping auto picks by `adaptation_method`).
 
     Raises:
         ConfigError: delta is not below 1 / n, the batch is larger than the data, or a given
@@ -211,7 +215,7 @@ def plan_privacy(
         steps_per_epoch=steps_per_epoch,
         planned_steps=planned,
         allowed_steps=allowed,
-        clipping=privacy.clipping,
+        clipping=privacy.clipping_for(adaptation_method),
     )
 
 

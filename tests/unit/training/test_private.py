@@ -206,6 +206,7 @@ def test_private_lora_run_trains_and_reports_what_it_spent(tmp_path: Path) -> No
     assert privacy["steps"] == result.state.global_step == math.ceil(len(data.splits.train) / 20)
     assert 0 < privacy["epsilon"] <= 8.0
     assert privacy["delta"] == pytest.approx(1 / (10 * len(data.splits.train)))
+    assert privacy["clipping"] == "per_example"  # auto, for an adapter
     evaluations = [row for row in result.state.history if "epsilon" in row]
     assert evaluations and evaluations[-1]["epsilon"] == pytest.approx(privacy["epsilon"])
     # Opacus's hooks and per-example buffers are gone from the trained model.
@@ -349,7 +350,14 @@ def test_ghost_clipping_sums_the_same_clipped_gradients(minilm_path: Path, adapt
     assert torch.cat([g.flatten() for g in unclipped.values()]).norm() > total
 
 
-def test_private_full_run_with_ghost_clipping_trains_and_says_so(tmp_path: Path) -> None:
+def test_clipping_auto_is_ghost_for_full_fine_tuning_only() -> None:
+    assert PrivacyConfig().clipping_for("full") == "ghost"
+    assert PrivacyConfig().clipping_for("lora") == "per_example"
+    assert PrivacyConfig(clipping="per_example").clipping_for("full") == "per_example"
+    assert PrivacyConfig(clipping="ghost").clipping_for("bottleneck") == "ghost"
+
+
+def test_private_full_run_clips_by_ghost_clipping_unasked_and_says_so(tmp_path: Path) -> None:
     from _configs import tiny_config
 
     from tuneforge.pipeline import build_model, fine_tune, prepare_data
@@ -358,7 +366,7 @@ def test_private_full_run_with_ghost_clipping_trains_and_says_so(tmp_path: Path)
         tmp_path,
         adaptation={"method": "full", "freeze_word_embeddings": True},
         training={"learning_rate": 1e-3, "epochs": 1, "batch_size": 8},
-        privacy={"target_epsilon": 8, "batch_size": 20, "clipping": "ghost"},
+        privacy={"target_epsilon": 8, "batch_size": 20},  # clipping: auto
     )
     config = config_from_dict(raw, config_dir=str(tmp_path))
     data = prepare_data(config)
