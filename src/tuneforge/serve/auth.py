@@ -69,15 +69,12 @@ class Authenticator:
 
     def caller(self, authorization: str | None) -> Caller | None:
         """The caller, or None when the key is missing, unknown or revoked."""
-        if not self.required:
-            return ANONYMOUS
+        known, caller = self.cached_caller(authorization)
+        if known:
+            return caller
         secret = bearer_secret(authorization)
-        if secret is None:
-            return None
+        assert secret is not None  # cached_caller answered every header without a secret
         digest = self._digest(secret)
-        cached = self._cached(digest)
-        if cached is not None:
-            return cached[1]
         now = time.monotonic()
         key = self.registry.authenticate(secret)
         caller = None

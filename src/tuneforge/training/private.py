@@ -303,7 +303,7 @@ class PrivateTraining:
     ) -> Callable[[torch.nn.Module, TrainingConfig], torch.optim.Optimizer]:
         def make(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
             opacus = _opacus()
-            ghost = self.plan.clipping == "ghost"
+            ghost = self._ghost
             # The hooks go on the model's own modules; the loop keeps calling the model itself,
             # so checkpoints and the saved model carry no wrapper prefix.
             if ghost:
@@ -347,9 +347,10 @@ class PrivateTraining:
         if size == 0:
             # An empty Poisson sample: no gradient, but the step happens (noise only), as the
             # accountant assumes.
-            self._zero_grad_samples(0)
-            if self.plan.clipping == "ghost":
+            if self._ghost:
                 self._zero_missing_grads()
+            else:
+                self._zero_grad_samples(0)
             return torch.zeros(())
         piece = self.plan.physical_batch_size
         starts = list(range(0, size, piece))
@@ -368,7 +369,7 @@ class PrivateTraining:
                 finally:
                     self._pieces.rows = 0  # evaluation forwards must not be expanded
                 loss = inputs.loss_of(outputs)
-                if self.plan.clipping == "ghost":
+                if self._ghost:
                     self._ghost_clipped_backward(outputs, loss, rows)
                 else:
                     inputs.backward(loss)
@@ -436,6 +437,10 @@ class PrivateTraining:
         for parameter in self._optimizer.params:
             if parameter.grad is None:
                 parameter.grad = torch.zeros_like(parameter)
+
+    @property
+    def _ghost(self) -> bool:
+        return self.plan.clipping == "ghost"
 
     def hooks(self) -> TrainingHooks:
         from tuneforge.training.hooks import TrainingHooks
