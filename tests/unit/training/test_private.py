@@ -350,6 +350,43 @@ def test_ghost_clipping_sums_the_same_clipped_gradients(minilm_path: Path, adapt
     assert torch.cat([g.flatten() for g in unclipped.values()]).norm() > total
 
 
+@pytest.mark.parametrize("clipping", ["per_example", "ghost"])
+def test_each_clipped_example_stays_within_the_clip_under_bf16(
+    minilm_path: Path, clipping: str
+) -> None:
+    """Under bf16 autocast Opacus would take per-example norms in bf16: a norm rounded down
+    lets one example's clipped gradient exceed the clip (0.22% measured), voiding the
+    sensitivity the accountant assumes. One example per logical batch: what the optimizer
+    sums is that example's clipped gradient."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = _one_layer_classifier(minilm_path, num_labels=3)
+    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, lora_dropout=0.0))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.02)
+    texts = [
+        "a good film", "bad, slow and far too long", "fine", "dull", "a warm, funny story",
+        "not my cup of tea at all", "brilliant", "the plot drags and the jokes fall flat",
+        "an honest, moving piece", "meh", "two hours I will never get back", "lovely",
+    ]  # fmt: skip
+    clip = 0.05
+    lengths = []
+    for index, text in enumerate(texts):
+        batch = dict(tokenizer([text], return_tensors="pt"))
+        batch["labels"] = torch.tensor([index % 3])
+        copied = copy.deepcopy(model)
+        copied.forward = torch.autocast("cpu", dtype=torch.bfloat16)(copied.forward)
+        sums = _summed_clipped_gradients(copied, batch, clipping, clip)
+        lengths.append(float(torch.cat([g.double().flatten() for g in sums.values()]).norm()))
+    assert max(lengths) <= clip * (1 + 2e-5), max(lengths) / clip
+    assert min(lengths) >= clip * 0.95  # the clip bound, and not far under it
+
+
 def test_clipping_auto_is_ghost_for_full_fine_tuning_only() -> None:
     assert PrivacyConfig().clipping_for("full") == "ghost"
     assert PrivacyConfig().clipping_for("lora") == "per_example"
