@@ -89,6 +89,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
             "max_grad_norm": args.private_clip,
             "clipping": args.private_clipping,
         }
+        if args.private_head_clip is not None:
+            config["privacy"]["head_clip_fraction"] = args.private_head_clip
     # The name carries the epochs, and a private run's batch and rate when they are not the
     # defaults: --reuse never picks up a run trained with other settings.
     name = f"{contender.replace(':', '-eps')}-e{epochs:g}"
@@ -104,6 +106,8 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-{args.private_schedule}"
     if private and args.private_clipping != "auto":
         name += f"-{args.private_clipping}"
+    if private and args.private_head_clip is not None:
+        name += f"-hclip{args.private_head_clip:g}"
     if args.seed != 42:
         name += f"-seed{args.seed}"
     config["output"] = {"dir": str(out), "run_name": name}
@@ -266,6 +270,13 @@ def main(argv: list[str] | None = None) -> None:
         help="per-example gradients materialised, or ghost clipping (norms only, a second "
         "backward pass; less memory for full fine-tuning); auto: ghost for full, per_example "
         "for LoRA",
+    )
+    parser.add_argument(
+        "--private-head-clip",
+        type=float,
+        default=None,
+        help="group-wise clipping of the private runs: the task head's share of the clip "
+        "(privacy.head_clip_fraction; the rest gets sqrt(1 - share^2)); default: one clip",
     )
     parser.add_argument(
         "--seed",

@@ -27,6 +27,7 @@ def _args(**overrides) -> argparse.Namespace:
         private_clip=MAX_GRAD_NORM,
         private_schedule="linear",
         private_clipping="auto",
+        private_head_clip=None,
         seed=42,
         max_seq_length=64,
         layers=6,
@@ -71,15 +72,17 @@ def test_benchmarks_privacy_private_batch_and_rate_reach_private_runs_only(tmp_p
 def test_benchmarks_privacy_schedule_and_clipping_are_private_and_seed_reaches_both(
     tmp_path: Path,
 ) -> None:
-    args = _args(private_schedule="constant", seed=7, private_clipping="ghost")
+    args = _args(private_schedule="constant", seed=7, private_clipping="per_example")
+    args.private_head_clip = 0.3
     private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
     public = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
     assert private["training"]["lr_schedule"] == "constant"
     assert "lr_schedule" not in public["training"]
     assert private["training"]["seed"] == public["training"]["seed"] == 7
     assert private["data"]["split"]["seed"] == 42  # another training seed, the same split
-    assert private["output"]["run_name"] == "lora-eps8-e2-constant-ghost-seed7"
-    assert private["privacy"]["clipping"] == "ghost"
+    assert private["output"]["run_name"] == "lora-eps8-e2-constant-per_example-hclip0.3-seed7"
+    assert private["privacy"]["clipping"] == "per_example"
+    assert private["privacy"]["head_clip_fraction"] == 0.3
     assert public["output"]["run_name"] == "lora-epsnone-e2-seed7"
     assert config_from_dict(private, source="benchmark").training.lr_schedule == "constant"
 

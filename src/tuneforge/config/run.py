@@ -73,6 +73,16 @@ class RunConfig(Section):
                 "privacy: robustness.adversarial runs extra backward passes whose gradients "
                 "DP-SGD would not clip per example; use one or the other"
             )
+        if (
+            self.privacy.head_clip_fraction is not None
+            and self.privacy.clipping_for(self.adaptation.method) == "ghost"
+        ):
+            raise ValueError(
+                "privacy.head_clip_fraction: group-wise clipping needs each example's gradient "
+                f"of the head and of the rest apart; ghost clipping (privacy.clipping: "
+                f"{self.privacy.clipping}, adaptation.method {self.adaptation.method}) scales "
+                "an example's whole gradient by one factor. Set privacy.clipping: per_example"
+            )
         if self.training.sampler != "shuffled":
             raise ValueError(
                 "privacy: DP-SGD samples its batches itself (Poisson sampling, which its "

@@ -80,6 +80,17 @@ class PrivacyPlan:
     clipping: str = "per_example"
     """per_example (materialised per-example gradients) or ghost (norms only, two backward
     passes); the same update either way."""
+    head_clip_fraction: float | None = None
+    """The task head's share of max_grad_norm under group-wise clipping; None: one clip."""
+
+    @property
+    def group_clips(self) -> tuple[float, float] | None:
+        """(head, rest) clipping norms under group-wise clipping, whose squares sum to
+        max_grad_norm's; None under one clip."""
+        if self.head_clip_fraction is None:
+            return None
+        fraction = self.head_clip_fraction
+        return (self.max_grad_norm * fraction, self.max_grad_norm * math.sqrt(1 - fraction**2))
 
     def epsilon(self, steps: int) -> float:
         """The epsilon spent after `steps` noisy steps (0 before the first)."""
@@ -103,6 +114,7 @@ class PrivacyPlan:
             and self.allowed_steps < self.planned_steps,
             "accountant": self.accountant,
             "clipping": self.clipping,
+            "head_clip_fraction": self.head_clip_fraction,
             "training_rows": self.training_rows,
         }
 
@@ -221,6 +233,7 @@ def plan_privacy(
         planned_steps=planned,
         allowed_steps=allowed,
         clipping=privacy.clipping_for(adaptation_method),
+        head_clip_fraction=privacy.head_clip_fraction,
     )
 
 
@@ -327,11 +340,17 @@ class PrivateTraining:
             self._pre_hooks = _expand_broadcast_embedding_inputs(model, self._pieces)
             device = next(model.parameters()).device
             self._noise = torch.Generator(device=device)
-            optimizer_class = (
-                opacus.optimizers.DPOptimizerFastGradientClipping
-                if ghost
-                else opacus.optimizers.DPOptimizer
-            )
+            settings: dict[str, Any] = {}
+            if ghost:
+                optimizer_class = opacus.optimizers.DPOptimizerFastGradientClipping
+            elif self.plan.group_clips is not None:
+                optimizer_class = _group_clipping_optimizer()
+                settings = {
+                    "clips": self.plan.group_clips,
+                    "head": _task_head_parameters(model),
+                }
+            else:
+                optimizer_class = opacus.optimizers.DPOptimizer
             self._optimizer = optimizer_class(
                 base(model, config),
                 noise_multiplier=self.plan.noise_multiplier,
@@ -339,6 +358,7 @@ class PrivateTraining:
                 expected_batch_size=self.plan.expected_batch_size,
                 loss_reduction="mean",
                 generator=self._noise,
+                **settings,
             )
             return self._optimizer
 
@@ -523,6 +543,66 @@ class PrivateTraining:
                     if hasattr(parameter, name):
                         delattr(parameter, name)
             self._grad_sample_module = None
+
+
+def _task_head_parameters(model: torch.nn.Module) -> set[int]:
+    """The ids of the trainable task-head parameters (group-wise clipping's first group).
+
+    Raises:
+        ConfigError: the model has no trainable head, or nothing trainable besides it.
+    """
+    from tuneforge.modeling import is_task_head_parameter
+
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    head = {id(p) for name, p in trainable if is_task_head_parameter(name)}
+    if not head or len(head) == len(trainable):
+        raise ConfigError(
+            "privacy.head_clip_fraction: group-wise clipping needs a trainable task head and "
+            f"trainable weights besides it; this model has {len(head)} head and "
+            f"{len(trainable) - len(head)} other trainable tensors. Leave it out."
+        )
+    return head
+
+
+@functools.cache
+def _group_clipping_optimizer() -> type:
+    """Opacus's DPOptimizer with each example's gradient clipped in two groups, the task head
+    and the rest, each to its own norm (`clips`, whose squares sum to max_grad_norm's, so the
+    noise, scaled to max_grad_norm, covers the whole). Opacus clips all parameters as one or
+    each tensor alone (per-layer clipping, where every LoRA matrix would need its own share,
+    and an A matrix gets no gradient until its B leaves zero); a group of tensors is this
+    subclass's one change: `clip_and_accumulate`."""
+    from opacus.optimizers import DPOptimizer
+    from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+    class GroupClippingDPOptimizer(DPOptimizer):
+        def __init__(
+            self, optimizer: Any, *, clips: tuple[float, float], head: set[int], **kwargs: Any
+        ) -> None:
+            super().__init__(optimizer, **kwargs)
+            self.clips = clips
+            self.head = head
+
+        def clip_and_accumulate(self) -> None:
+            samples = self.grad_samples
+            rows = len(samples[0])
+            squares = [torch.zeros(rows, device=samples[0].device) for _ in self.clips]
+            for p, sample in zip(self.params, samples, strict=True):
+                group = 0 if id(p) in self.head else 1
+                squares[group] += sample.flatten(1).float().pow(2).sum(dim=1)
+            factors = [
+                (clip / (total.sqrt() + 1e-6)).clamp(max=1.0)
+                for clip, total in zip(self.clips, squares, strict=True)
+            ]
+            for p in self.params:
+                _check_processed_flag(p.grad_sample)
+                sample = self._get_flat_grad_sample(p).to(p.dtype)
+                factor = factors[0 if id(p) in self.head else 1].to(sample)
+                grad = torch.einsum("i,i...", factor, sample)
+                p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
+                _mark_as_processed(p.grad_sample)
+
+    return GroupClippingDPOptimizer
 
 
 class _SamplesInFp32:

@@ -92,6 +92,14 @@ def test_a_delta_of_one_over_n_or_more_is_refused() -> None:
         ({"training": {"sampler": "class_balanced"}}, "Poisson sampling"),
         ({"privacy": {"target_epsilon": 8, "target_delta": 1.5}}, "between 0 and 1"),
         ({"privacy": {"target_epsilon": 8, "epsilon": 3}}, "unknown key privacy.epsilon"),
+        (
+            {
+                "adaptation": {"method": "full"},
+                "privacy": {"target_epsilon": 8, "head_clip_fraction": 0.3},
+            },
+            "head_clip_fraction: group-wise clipping needs.*per_example",
+        ),
+        ({"privacy": {"target_epsilon": 8, "head_clip_fraction": 1.0}}, "less than 1"),
     ],
 )
 def test_privacy_config_refuses_what_dp_cannot_train(section: dict, message: str) -> None:
@@ -279,7 +287,11 @@ def test_private_pieces_hold_rows_of_similar_length() -> None:
 
 
 def _summed_clipped_gradients(
-    model: torch.nn.Module, batch: dict, clipping: str, clip: float
+    model: torch.nn.Module,
+    batch: dict,
+    clipping: str,
+    clip: float,
+    head_clip_fraction: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """The clipped per-example gradients of a 5-row logical batch, summed over pieces of 2, as
     the optimizer holds them before it adds the noise."""
@@ -287,7 +299,11 @@ def _summed_clipped_gradients(
 
     training = TrainingConfig(batch_size=2)
     privacy = PrivacyConfig(
-        noise_multiplier=1.0, max_grad_norm=clip, batch_size=5, clipping=clipping
+        noise_multiplier=1.0,
+        max_grad_norm=clip,
+        batch_size=5,
+        clipping=clipping,
+        head_clip_fraction=head_clip_fraction,
     )
     private = PrivateTraining(plan_privacy(privacy, training, 50), seed=0, announce=False)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -385,6 +401,91 @@ def test_each_clipped_example_stays_within_the_clip_under_bf16(
         lengths.append(float(torch.cat([g.double().flatten() for g in sums.values()]).norm()))
     assert max(lengths) <= clip * (1 + 2e-5), max(lengths) / clip
     assert min(lengths) >= clip * 0.95  # the clip bound, and not far under it
+
+
+def _lora_one_layer(minilm_path: Path) -> torch.nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    model = _one_layer_classifier(minilm_path, num_labels=3)
+    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=4, lora_dropout=0.0))
+    for name, parameter in model.named_parameters():  # B starts at zero: no gradient to A
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.02)
+    return model
+
+
+def _group_norms(sums: dict[str, torch.Tensor]) -> tuple[float, float]:
+    from tuneforge.modeling import is_task_head_parameter
+
+    head = [g.double().flatten() for n, g in sums.items() if is_task_head_parameter(n)]
+    rest = [g.double().flatten() for n, g in sums.items() if not is_task_head_parameter(n)]
+    return float(torch.cat(head).norm()), float(torch.cat(rest).norm())
+
+
+def test_group_wise_clipping_gives_the_head_and_the_rest_their_own_clip(
+    minilm_path: Path,
+) -> None:
+    """One example per logical batch: its head gradient is cut to fraction x clip and the rest
+    to sqrt(1 - fraction^2) x clip, where one clip leaves the adapter a sliver."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = _lora_one_layer(minilm_path)
+    batch = dict(tokenizer(["bad, slow and far too long"], return_tensors="pt"))
+    batch["labels"] = torch.tensor([0])
+    clip, fraction = 0.001, 0.3
+
+    unclipped = _group_norms(
+        _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", 1e6)
+    )
+    one_clip = _group_norms(
+        _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", clip)
+    )
+    grouped = _group_norms(
+        _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", clip, fraction)
+    )
+    assert unclipped[0] > 10 * unclipped[1]  # the fresh head dominates the gradient
+    assert unclipped[0] > clip and unclipped[1] > clip  # both groups' clips bind
+    assert one_clip[1] < 0.1 * clip  # one clip: the adapter's share is a sliver
+    # rel 1e-3: the factor is clip / (norm + 1e-6), Opacus's guard, and this norm is 0.0017
+    assert grouped[0] == pytest.approx(fraction * clip, rel=1e-3)
+    assert grouped[1] == pytest.approx(math.sqrt(1 - fraction**2) * clip, rel=1e-3)
+    assert math.hypot(*grouped) <= clip * (1 + 1e-5)  # the sensitivity the noise covers
+
+
+def test_group_wise_clipping_that_does_not_bind_sums_the_plain_gradients(
+    minilm_path: Path,
+) -> None:
+    import copy
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = _lora_one_layer(minilm_path)
+    texts = ["a good film", "bad, slow and far too long", "fine", "dull", "a warm, funny story"]
+    batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([1, 0, 2, 0, 1])
+    plain = _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", 1e6)
+    grouped = _summed_clipped_gradients(copy.deepcopy(model), batch, "per_example", 1e6, 0.3)
+    assert plain.keys() == grouped.keys()
+    for name, expected in plain.items():
+        torch.testing.assert_close(grouped[name], expected, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_group_wise_clipping_reports_itself_and_needs_a_head() -> None:
+    training = TrainingConfig(batch_size=8)
+    plan = plan_privacy(PrivacyConfig(target_epsilon=8.0, head_clip_fraction=0.6), training, 500)
+    assert plan.group_clips == pytest.approx((0.6, 0.8))
+    assert plan.report(0)["head_clip_fraction"] == 0.6
+    assert plan_privacy(PrivacyConfig(target_epsilon=8.0), training, 500).group_clips is None
+    headless = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    private = PrivateTraining(plan, seed=0, announce=False)
+    with pytest.raises(ConfigError, match="needs a trainable task head"):
+        private.optimizer_factory(lambda m, c: torch.optim.SGD(m.parameters(), lr=0.1))(
+            headless, training
+        )
 
 
 def test_clipping_auto_is_ghost_for_full_fine_tuning_only() -> None:
