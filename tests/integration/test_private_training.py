@@ -29,7 +29,13 @@ PRIVATE = {
         "eval_every_steps": 4,
         "log_every_steps": 3,
     },
-    "privacy": {"target_epsilon": 8, "batch_size": 24, "max_grad_norm": 0.5},
+    # Group-wise clipping on: resume must restore it exactly too.
+    "privacy": {
+        "target_epsilon": 8,
+        "batch_size": 24,
+        "max_grad_norm": 0.5,
+        "head_clip_fraction": 0.3,
+    },
 }
 TOTAL_STEPS = 10
 
@@ -61,6 +67,8 @@ def test_private_run_reports_its_epsilon_everywhere(uninterrupted: Path, tmp_pat
     )
     card = (uninterrupted / "model_card.md").read_text(encoding="utf-8")
     assert "## Differential privacy" in card and f"{privacy['epsilon']:.2f}" in card
+    assert privacy["head_clip_fraction"] == 0.3
+    assert "the task head's gradient at 0.3 of it, the rest at 0.954" in card
 
     registry = tmp_path / "registry"
     pushed = run_cli(

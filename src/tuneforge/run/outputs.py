@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,11 +247,18 @@ def _privacy_section(privacy: dict[str, Any] | None) -> str:
         if privacy["budget_exhausted"]
         else ""
     )
+    fraction = privacy.get("head_clip_fraction")
+    grouped = (
+        f" (group-wise: the task head's gradient at {fraction:g} of it, the rest at "
+        f"{math.sqrt(1 - fraction**2):.3g})"
+        if fraction is not None
+        else ""
+    )
     return f"""
 ## Differential privacy
 - Trained with DP-SGD (Opacus): **(epsilon = {privacy["epsilon"]:.2f}, delta = {privacy["delta"]:.2g})**
   by the {privacy["accountant"].upper()} accountant, for {privacy["steps"]} steps with noise
-  multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}
+  multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}{grouped}
   and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}
 - What it protects: any one training row changes the trained weights' distribution by at most
   that much. It does not protect text that repeats across many rows, the base model's own

@@ -490,7 +490,7 @@ class PrivateTraining:
         plan = self.plan
         console.print(
             f"[bold]DP-SGD[/]: noise multiplier {plan.noise_multiplier:.3f}, clip "
-            f"{plan.max_grad_norm:g}, expected batch {plan.expected_batch_size} "
+            f"{plan.max_grad_norm:g}{_group_clips_text(plan)}, expected batch {plan.expected_batch_size} "
             f"(q = {plan.sample_rate:.4f}), {plan.allowed_steps} steps -> epsilon "
             f"{plan.epsilon(plan.allowed_steps):.2f} at delta {plan.delta:.2g} ({plan.accountant})"
         )
@@ -543,6 +543,13 @@ class PrivateTraining:
                     if hasattr(parameter, name):
                         delattr(parameter, name)
             self._grad_sample_module = None
+
+
+def _group_clips_text(plan: PrivacyPlan) -> str:
+    if plan.group_clips is None:
+        return ""
+    head, rest = plan.group_clips
+    return f" (task head {head:.3g}, the rest {rest:.3g})"
 
 
 def _task_head_parameters(model: torch.nn.Module) -> set[int]:
