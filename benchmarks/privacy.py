@@ -128,7 +128,9 @@ def run_contender(args: argparse.Namespace, data: Path | None, contender: str, o
     config = run_config(args, data, contender, out)
     run_dir = out / config["output"]["run_name"]
     metrics_path = run_dir / "metrics.json"
-    memory_path = run_dir.with_suffix(".peak_rss_mib")
+    # Beside the run, named after all of it: with_suffix would cut a name at its last dot
+    # ("...-clip0.1" and "...-clip0.2" would share one file).
+    memory_path = run_dir.parent / f"{run_dir.name}.peak_rss_mib"
     if not (args.reuse and metrics_path.is_file() and memory_path.is_file()):
         config_path = out / f"{config['output']['run_name']}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

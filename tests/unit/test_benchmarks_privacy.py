@@ -4,6 +4,7 @@ privacy section and the same split, and the verdict applies the issue's 3-point 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from benchmarks.privacy import (
@@ -11,6 +12,7 @@ from benchmarks.privacy import (
     PRIVATE_BATCH,
     PRIVATE_TRAINING,
     run_config,
+    run_contender,
     verdict,
 )
 from tuneforge.config import config_from_dict
@@ -100,3 +102,22 @@ def test_benchmarks_privacy_verdict() -> None:
     }
     assert result["lora:3"]["within_3_points"] is False
     assert "lora:none" not in result
+
+
+def test_benchmarks_privacy_reuse_reads_each_runs_own_peak_memory(tmp_path: Path) -> None:
+    """Run names carry dots (clip0.1): each run's memory file must be its own."""
+    peaks = {}
+    for clip, peak in ((0.1, 1000.0), (0.2, 2000.0)):
+        args = _args(private_clip=clip, reuse=True, audit=False)
+        name = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)["output"]["run_name"]
+        (tmp_path / name).mkdir()
+        metrics = {
+            "training": {"steps": 4, "train_seconds": 8.0},
+            "test": {"accuracy": 0.9, "macro_f1": 0.9},
+        }
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        (tmp_path / f"{name}.peak_rss_mib").write_text(str(peak), encoding="utf-8")
+        peaks[clip] = peak
+    for clip, peak in peaks.items():
+        args = _args(private_clip=clip, reuse=True, audit=False)
+        assert run_contender(args, tmp_path / "d.csv", "lora:8", tmp_path)["peak_rss_mib"] == peak
