@@ -591,21 +591,21 @@ def _group_clipping_optimizer() -> type:
             self.head = head
 
         def clip_and_accumulate(self) -> None:
-            samples = self.grad_samples
+            params = self.params
+            samples = self.grad_samples  # each parameter's, concatenated once
+            groups = [0 if id(p) in self.head else 1 for p in params]
             rows = len(samples[0])
             squares = [torch.zeros(rows, device=samples[0].device) for _ in self.clips]
-            for p, sample in zip(self.params, samples, strict=True):
-                group = 0 if id(p) in self.head else 1
+            for group, sample in zip(groups, samples, strict=True):
                 squares[group] += sample.flatten(1).float().pow(2).sum(dim=1)
             factors = [
                 (clip / (total.sqrt() + 1e-6)).clamp(max=1.0)
                 for clip, total in zip(self.clips, squares, strict=True)
             ]
-            for p in self.params:
+            for p, group, sample in zip(params, groups, samples, strict=True):
                 _check_processed_flag(p.grad_sample)
-                sample = self._get_flat_grad_sample(p).to(p.dtype)
-                factor = factors[0 if id(p) in self.head else 1].to(sample)
-                grad = torch.einsum("i,i...", factor, sample)
+                sample = sample.to(p.dtype)
+                grad = torch.einsum("i,i...", factors[group].to(sample), sample)
                 p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
                 _mark_as_processed(p.grad_sample)
 
@@ -617,7 +617,7 @@ class _SamplesInFp32:
 
     Under bf16 autocast a layer's saved input and output gradient are bf16, so Opacus computes
     the per-example gradients (and, for ghost clipping, their norms) in bf16: a norm rounded
-    down lets a clipped gradient exceed the clip (measured: 0.22% over it for a LoRA B matrix),
+    down lets a clipped gradient exceed the clip (measured: 0.22% over it for a LoRA example),
     and the sensitivity the accountant assumes no longer holds. Opacus has no dtype setting;
     its hooks read both tensors through `rearrange_grad_samples`, so they are upcast there,
     one layer at a time (the activations kept for the backward pass stay bf16). A product of
