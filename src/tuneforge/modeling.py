@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tuneforge.errors import ModelError
 
@@ -46,12 +47,16 @@ def resolve_model_source(name: str) -> str:
         return str(module.get_model_path())
     path = Path(name).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelError(
-                f"model.name {name!r} is a folder but has no config.json: point it at a folder "
-                "written by save_pretrained (config.json, weights and tokenizer files)."
-            )
-        return str(path)
+        if (path / "config.json").is_file():
+            return str(path)
+        # A tuneforge run folder: start from the model it saved (its task head included).
+        if (path / "model" / "config.json").is_file():
+            return str(path / "model")
+        raise ModelError(
+            f"model.name {name!r} is a folder but has no config.json: point it at a folder "
+            "written by save_pretrained (config.json, weights and tokenizer files) or at a "
+            "tuneforge run folder."
+        )
     if _hub_offline():
         raise ModelError(
             f"model.name {name!r} is not a local model folder, and HF_HUB_OFFLINE is set, so the "
@@ -108,6 +113,87 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class HeadStart:
+    """Where the task head's weights come from.
+
+    new: the source is a pretrained encoder without a task head; kept: the source is a
+    fine-tuned model whose head predicts the same labels in the same order (a warm start, e.g.
+    from a model trained on public data of the same task); replaced: its head predicts other
+    labels or serves another task, so a new one is initialised rather than reading one label's
+    weights as another's.
+    """
+
+    kind: Literal["new", "kept", "replaced"]
+    source_architecture: str = ""
+    source_labels: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "kept":
+            return (
+                f"task head: kept from the starting model (labels {', '.join(self.source_labels)})"
+            )
+        if self.kind == "replaced":
+            if not self.source_labels:
+                return f"task head: new (the starting model is a {self.source_architecture})"
+            labels = ", ".join(self.source_labels[:6])
+            more = ", ..." if len(self.source_labels) > 6 else ""
+            return (
+                f"task head: new (the starting model's head predicts other labels: {labels}{more})"
+            )
+        return "task head: new"
+
+
+def head_start(
+    task: Any, source: str, names: list[str], metadata: dict[str, Any], revision: str | None = None
+) -> HeadStart:
+    """Whether the model at `source` already has `task`'s head for these labels (see HeadStart)."""
+    from transformers import AutoConfig
+
+    try:
+        saved = AutoConfig.from_pretrained(source, revision=revision)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"Could not read the model config of {source!r}: {_first_line(exc)}. Check model.name."
+        ) from exc
+    architectures = list(saved.architectures or ())
+    head_class = task.auto_class.removeprefix("AutoModel")  # ForSequenceClassification, ...
+    if not any(name.endswith(head_class) for name in architectures):
+        task_models = [name for name in architectures if "For" in name]
+        # A head of another task (token tags, masked LM) may share this head's parameter names.
+        return HeadStart("replaced", task_models[0]) if task_models else HeadStart("new")
+    wanted = task.head_config(names, metadata)
+    saved_labels = tuple(str(saved.id2label[index]) for index in sorted(saved.id2label))
+    wanted_labels = tuple(str(wanted["id2label"][index]) for index in sorted(wanted["id2label"]))
+    # A head saved without a problem type has it inferred at the forward pass; only two set and
+    # different ones (regression against classification) disagree.
+    problem_types = {saved.problem_type, wanted.get("problem_type")} - {None}
+    same = saved_labels == wanted_labels and len(problem_types) <= 1
+    kind: Literal["kept", "replaced"] = "kept" if same else "replaced"
+    return HeadStart(kind, architectures[0], saved_labels)
+
+
+def _reinitialise_head(model: Any) -> None:
+    """Give the task head the fresh initialisation transformers gives a missing head.
+
+    Not through ``model._init_weights``: transformers 5 marks loaded tensors as initialised and
+    its init functions skip them, so a loaded head would stay as it was.
+    """
+    import torch
+
+    std = getattr(model.config, "initializer_range", None) or 0.02
+    for name in TASK_HEAD_NAMES:
+        head = getattr(model, name, None)
+        if not isinstance(head, torch.nn.Module):
+            continue
+        for module in head.modules():
+            if isinstance(module, torch.nn.Linear):
+                with torch.no_grad():
+                    module.weight.normal_(mean=0.0, std=std)
+                    if module.bias is not None:
+                        module.bias.zero_()
+
+
 def load_task_model(
     task: Any,
     source: str,
@@ -117,8 +203,9 @@ def load_task_model(
     revision: str | None = None,
     num_hidden_layers: int | None = None,
 ) -> Any:
-    """The pretrained encoder at `source` with `task`'s head for `names` (newly initialised from
-    torch's current seed): the one place a head is put on an encoder.
+    """The pretrained encoder at `source` with `task`'s head for `names`: the one place a head
+    is put on an encoder. The head is newly initialised from torch's current seed, unless
+    `source` is a fine-tuned model whose head predicts the same labels (see head_start).
 
     Args:
         task: the Task value (its Auto class and head config).
@@ -128,7 +215,14 @@ def load_task_model(
     """
     import transformers
 
+    start = head_start(task, source, names, metadata, revision)
     overrides = task.head_config(names, metadata)
     if num_hidden_layers:
         overrides["num_hidden_layers"] = num_hidden_layers
-    return load_pretrained(getattr(transformers, task.auto_class), source, revision, **overrides)
+    if start.kind == "replaced":
+        # Another label count would otherwise fail the load on the head's shape.
+        overrides["ignore_mismatched_sizes"] = True
+    model = load_pretrained(getattr(transformers, task.auto_class), source, revision, **overrides)
+    if start.kind == "replaced":
+        _reinitialise_head(model)
+    return model

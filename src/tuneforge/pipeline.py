@@ -435,6 +435,7 @@ def _run_stages(
     from tuneforge.adapt import count_parameters
     from tuneforge.evaluate import scalar_metrics
     from tuneforge.inference import default_device, resolve_precision
+    from tuneforge.modeling import head_start
     from tuneforge.tracking.base import HistoryLogger, run_artifacts
     from tuneforge.training import TrainingHooks
     from tuneforge.training.adversarial import adversarial_step
@@ -454,6 +455,11 @@ def _run_stages(
             f"{resolve_precision(config.training.precision, device)} · device {device.type}"
             + (f" · {world_size()} processes" if world_size() > 1 else "")
         )
+        start = head_start(
+            data.task, data.model_source, data.names, data.metadata, config.model.revision
+        )
+        if start.kind != "new":  # a warm start: say whether its head was kept
+            console.print(start.describe())
     history = HistoryLogger(tracker)
     tracking = config.tracking.backend != "none"
     result = fine_tune(

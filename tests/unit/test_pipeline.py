@@ -236,3 +236,28 @@ def test_pipeline_evaluate_ner_file_with_unknown_tag_is_a_data_error(
 
     with pytest.raises(DataError, match=r"B-weather"):
         evaluate_run(run_dir, other)
+
+
+def test_pipeline_warm_start_from_a_run_folder_keeps_its_head(
+    tmp_path: Path, adapted_runs: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """model.name may name a finished run (e.g. one trained on public data of the same task): the
+    new run starts from its weights, task head included when the labels are the same."""
+    import torch
+    from safetensors.torch import load_file
+
+    from tuneforge.pipeline import build_model, prepare_data
+
+    source = adapted_runs("full")
+    raw = tiny_config(tmp_path, model={"name": str(source)})
+    config = config_from_dict(raw, config_dir=str(tmp_path))
+    saved = load_file(str(source / "model" / "model.safetensors"))
+
+    model = build_model(config, prepare_data(config))
+
+    assert torch.equal(model.classifier.weight, saved["classifier.weight"])
+    train(raw, tmp_path)
+    assert "task head: kept from the starting model" in capsys.readouterr().err
+    info = json.loads((tmp_path / "run/model/tuneforge.json").read_text(encoding="utf-8"))
+    assert info["base_model"] == str(source)
+    assert load_predictor(tmp_path / "run").predict(TEXTS[:1])[0]["label"] in BBC_TOPICS
