@@ -6,7 +6,9 @@ peft's task-specific wrappers (SEQ_CLS, TOKEN_CLS) add the task head ("classifie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from peft import (
     AdaLoraConfig,
@@ -36,6 +38,17 @@ _UNSUPPORTED: dict[tuple[str, str], str] = {
         "with the token labels. Use method prefix (keeps the sequence length), lora or ia3."
     ),
 }
+
+
+@contextmanager
+def quiet_peft_deprecations() -> Iterator[None]:
+    """peft 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` whenever it wraps
+    or loads a model; the FutureWarning is about peft's code, not the user's run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        yield
 
 
 def apply_peft(
@@ -70,7 +83,8 @@ def apply_peft(
         )
     peft_config = _peft_config(config, PeftTaskType(peft_task_type), total_steps)
     try:
-        return get_peft_model(model, peft_config)
+        with quiet_peft_deprecations():
+            return get_peft_model(model, peft_config)
     except ValueError as exc:
         # peft raises ValueError for target modules that match nothing and for architectures
         # without a default target list; both are fixed in the user's config.

@@ -17,6 +17,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from tuneforge.adapt.bottleneck import ADAPTER_CONFIG, load_bottleneck, save_bottleneck
+from tuneforge.adapt.peft_methods import quiet_peft_deprecations
 from tuneforge.config import AdaptationConfig
 from tuneforge.errors import ModelError
 
@@ -79,7 +80,8 @@ def load_adapted_model(directory: Path, load_base: Callable[[], PreTrainedModel]
     if adapter_config.is_file():
         meta = json.loads(adapter_config.read_text(encoding="utf-8"))
         if "peft_type" in meta:
-            model = PeftModel.from_pretrained(load_base(), directory)
+            with quiet_peft_deprecations():
+                model = PeftModel.from_pretrained(load_base(), directory)
         elif meta.get("method") == "bottleneck":
             model = load_bottleneck(load_base(), directory)
         else:
