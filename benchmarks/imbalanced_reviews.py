@@ -159,13 +159,18 @@ def download_sdist(cache_dir: Path) -> Path:
 
 
 def read_movie_snippets(archive: Path) -> tuple[list[Snippet], str]:
-    """The ground-truth rows from the archive (read in memory, nothing extracted) and the
-    encoding that decoded them."""
+    """The Rotten Tomatoes ground-truth rows from the archive and the encoding that decoded them."""
+    return read_ground_truth(archive, GROUND_TRUTH)
+
+
+def read_ground_truth(archive: Path, file_name: str) -> tuple[list[Snippet], str]:
+    """The rows of one ``*_GroundTruth.txt`` of the archive (read in memory, nothing extracted)
+    and the encoding that decoded them."""
     with tarfile.open(archive) as outer:
         inner_member = next(m for m in outer.getmembers() if m.name.endswith(INNER_ARCHIVE))
         inner_bytes = outer.extractfile(inner_member).read()  # type: ignore[union-attr]
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
-        member = next(m for m in inner.getmembers() if m.name.endswith(GROUND_TRUTH))
+        member = next(m for m in inner.getmembers() if m.name.endswith(file_name))
         raw = inner.extractfile(member).read()  # type: ignore[union-attr]
     try:
         return parse_ground_truth(raw.decode("utf-8")), "utf-8"

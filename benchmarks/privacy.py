@@ -8,8 +8,8 @@ membership-inference attack learns from each model.
         [--private-clip 1.0]
         [--private-schedule linear|cosine|constant] [--private-clipping per_example|ghost]
         [--seed 42]
-        [--max-seq-length 64] [--layers 6] [--audit] [--shadows 4]
-        [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
+        [--max-seq-length 64] [--layers 6] [--model DIR | --public-pretrain]
+        [--audit] [--shadows 4] [--work-dir DIR [--reuse]] [--out benchmarks/results/privacy_<dataset>.json]
 
 A contender is adaptation:epsilon (none = non-private). Each one is a `tuneforge train` child
 process, one at a time, on the same split and seed. Private and non-private runs use the
@@ -18,6 +18,12 @@ learning rate, Li et al. 2022; "Large language models can be strong differential
 learners"): PRIVATE_TRAINING below, stated in the result. Reported: test accuracy and macro-F1,
 the accountant's epsilon and delta, optimizer steps, training seconds per epoch (evaluation
 excluded), the training process's peak RSS and, with --audit, the membership-inference AUC and TPR at 1% FPR.
+
+--public-pretrain starts every contender, private and not, from a model fine-tuned non-privately
+on public sentiment data of other domains (tweets, Amazon and NYT snippets from the same VADER
+archive; none of them a Rotten Tomatoes sentence): DP fine-tuning from public pretraining, the
+setting published DP results assume (Yu et al. 2022, Li et al. 2022). Its own row in the result
+says what the public model scores on the private test split before any private training.
 
 Targets (issue 18): accuracy at epsilon 8 within 3 points of non-private; the DP model's audit
 AUC <= 0.55.
@@ -66,6 +72,9 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
             "task": {"type": "classification"},
         }
     config["model"] = {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers}
+    if args.model is not None:
+        # Both regimes start from it: the comparison stays private against non-private.
+        config["model"]["name"] = str(args.model)
     private = epsilon != "none"
     training = dict((PRIVATE_TRAINING if private else NON_PRIVATE_TRAINING)[adaptation])
     if private and args.private_lr is not None:
@@ -108,10 +117,68 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-{args.private_clipping}"
     if private and args.private_head_clip is not None:
         name += f"-hclip{args.private_head_clip:g}"
+    if args.model is not None:
+        name += f"-from-{model_tag(args.model)}"
     if args.seed != 42:
         name += f"-seed{args.seed}"
     config["output"] = {"dir": str(out), "run_name": name}
     return config
+
+
+PUBLIC_RUN = "public-full"
+PUBLIC_TRAINING = {"batch_size": 32, "learning_rate": 5e-5, "epochs": 2, "warmup_ratio": 0.1}
+
+
+def public_config(args: argparse.Namespace, data: Path, out: Path) -> dict:
+    """Non-private full fine-tuning on the public sentiment set (tweets, Amazon, NYT snippets):
+    the model every contender starts from under --public-pretrain. Its data is public, so it
+    needs no privacy; the private runs' guarantee covers the Rotten Tomatoes rows they train on."""
+    name = PUBLIC_RUN if args.seed == 42 else f"{PUBLIC_RUN}-seed{args.seed}"
+    return {
+        "data": {"source": str(data), "split": {"seed": 42}},
+        "task": {"type": "classification"},
+        "model": {"max_seq_length": args.max_seq_length, "num_hidden_layers": args.layers},
+        "training": {**PUBLIC_TRAINING, "seed": args.seed},
+        "adaptation": {"method": "full"},
+        "output": {"dir": str(out), "run_name": name},
+    }
+
+
+def public_pretrain(args: argparse.Namespace, out: Path) -> Path:
+    """Train (or, with --reuse, keep) the public run; returns its folder."""
+    from benchmarks.rt_sentences import build_public_sentences
+
+    data = build_public_sentences(out / "public_sentences.csv")
+    config = public_config(args, data, out)
+    run_dir = out / config["output"]["run_name"]
+    if not (args.reuse and (run_dir / "metrics.json").is_file()):
+        config_path = out / f"{run_dir.name}.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        _tuneforge("train", str(config_path), "--overwrite")
+    return run_dir
+
+
+def public_summary(public_run: Path, test_split: Path) -> dict[str, Any]:
+    """The public model's accuracy on its own test split and, without any private training, on
+    the private set's test split (what starting from it is worth before DP adds anything)."""
+    _tuneforge("evaluate", str(public_run), "--data", str(test_split))
+    own = json.loads((public_run / "metrics.json").read_text(encoding="utf-8"))["test"]
+    private_test = json.loads(
+        (public_run / f"evaluation_{test_split.stem}.json").read_text(encoding="utf-8")
+    )
+    return {
+        "run": str(public_run),
+        "training": PUBLIC_TRAINING,
+        "public_test_accuracy": own["accuracy"],
+        "private_test_accuracy_before_training": private_test["accuracy"],
+    }
+
+
+def model_tag(model: Path) -> str:
+    """A short name for a starting model in run names: its folder, or the run folder above a
+    run's ``model`` folder."""
+    model = model.expanduser().resolve()
+    return model.parent.name if model.name == "model" else model.name
 
 
 def _tuneforge(*command: str) -> float:
@@ -288,6 +355,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder every contender starts from (default: all-MiniLM-L6-v2), e.g. a "
+        "tuneforge run's model fine-tuned non-privately on public data of the same task",
+    )
+    parser.add_argument(
+        "--public-pretrain",
+        action="store_true",
+        help="rt_sentences: fine-tune non-privately on the public tweets, Amazon and NYT "
+        "snippets first (benchmarks.rt_sentences build-public) and start every contender from "
+        "that model",
+    )
     parser.add_argument("--audit", action="store_true", help="run tuneforge privacy audit too")
     parser.add_argument("--shadows", type=int, default=4)
     parser.add_argument(
@@ -302,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         adaptation, _, epsilon = contender.partition(":")
         if adaptation not in PRIVATE_TRAINING or not (epsilon == "none" or _is_number(epsilon)):
             parser.error(f"--contenders {contender}: expected full|lora:none|<epsilon>")
+    if args.public_pretrain and (args.dataset != "rt_sentences" or args.model is not None):
+        parser.error("--public-pretrain: rt_sentences only, and not with --model")
     if args.quick:
         args.rows, args.epochs, args.layers, args.max_seq_length = 600, 1.0, 1, 32
     out_path = args.out or _harness.RESULTS_DIR / f"privacy_{args.dataset}.json"
@@ -312,9 +395,16 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.rt_sentences import build_rt_sentences
 
         data = build_rt_sentences(work / "rt_sentences.csv", rows=args.rows, seed=0)
+    public_run = public_pretrain(args, work) if args.public_pretrain else None
+    if public_run is not None:
+        args.model = public_run / "model"
+    public: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
     for contender in args.contenders:
         rows.append(run_contender(args, data, contender, work))
+        if public_run is not None and public is None:
+            test_split = work / run_config(args, data, contender, work)["output"]["run_name"]
+            public = public_summary(public_run, test_split / "splits" / "test.jsonl")
         # Written after every contender: a run cut short by a time limit keeps what it measured.
         payload = {
             "benchmark": "privacy",
@@ -322,6 +412,7 @@ def main(argv: list[str] | None = None) -> None:
             "private_batch": args.private_batch,
             "private_clip": args.private_clip,
             "machine": _harness.machine_info(),
+            "public_pretrain": public,
             "rows": rows,
             "verdict": verdict(rows),
         }

@@ -8,12 +8,20 @@ distribution (MIT), read by ``benchmarks.imbalanced_reviews``. Here each sentenc
 the sign of its mean human valence (-4..+4); the 37 rated exactly 0 are dropped (they have no
 sign), and so is every sentence that occurs twice with two ratings: 5,240 positive and 5,324
 negative remain. ``--rows`` takes a seeded sample with the classes as balanced as the source allows.
+
+    python -m benchmarks.rt_sentences build-public --out /tmp/public_sentiment.csv
+
+The same archive holds three other sets rated the same way: 4,200 tweets, 3,708 Amazon review
+snippets and 5,190 New York Times editorial snippets. Labelled by sign the same way, they are a
+public sentiment set of other domains, no sentence of which is a Rotten Tomatoes sentence: the
+"public data" a differentially private run may start from (benchmarks.privacy --public-pretrain).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -22,9 +30,16 @@ from benchmarks.imbalanced_reviews import (
     class_counts,
     download_sdist,
     drop_repeated_texts,
+    read_ground_truth,
     read_movie_snippets,
     sample_by_class,
     write_labelled_csv,
+)
+
+PUBLIC_SOURCES = (
+    "tweets_GroundTruth.txt",
+    "amazonReviewSnippets_GroundTruth.txt",
+    "nytEditorialSnippets_GroundTruth.txt",
 )
 
 
@@ -42,6 +57,26 @@ def labelled_sentences(cache_dir: Path = DEFAULT_CACHE_DIR) -> list[tuple[str, s
     snippets, _ = read_movie_snippets(download_sdist(cache_dir))
     pairs = [(s.text, sign_label(s.valence)) for s in drop_repeated_texts(snippets)]
     return [(text, label) for text, label in pairs if label is not None]
+
+
+def public_sentences(cache_dir: Path = DEFAULT_CACHE_DIR) -> list[tuple[str, str]]:
+    """(sentence, label) of the tweets, Amazon and NYT snippets, labelled by sign; a sentence
+    repeated within its set, or also among the Rotten Tomatoes sentences, is dropped."""
+    archive = download_sdist(cache_dir)
+    movie = {unicodedata.normalize("NFKC", text) for text, _ in labelled_sentences(cache_dir)}
+    pairs: list[tuple[str, str]] = []
+    for file_name in PUBLIC_SOURCES:
+        snippets, _ = read_ground_truth(archive, file_name)
+        for snippet in drop_repeated_texts(snippets):
+            label = sign_label(snippet.valence)
+            if label is not None and unicodedata.normalize("NFKC", snippet.text) not in movie:
+                pairs.append((snippet.text, label))
+    return pairs
+
+
+def build_public_sentences(out_path: Path, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    """Write the public set (every sentence, source order) as a CSV with columns ``text,label``."""
+    return write_labelled_csv(out_path, public_sentences(cache_dir))
 
 
 def build_rt_sentences(
@@ -73,8 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument("--rows", type=int, default=None, help="sample size (default: all)")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    public = commands.add_parser(
+        "build-public", help="write the tweets, Amazon and NYT snippets as a binary CSV"
+    )
+    public.add_argument("--out", type=Path, required=True)
+    public.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args(argv)
-    path = build_rt_sentences(args.out, rows=args.rows, seed=args.seed, cache_dir=args.cache_dir)
+    if args.command == "build-public":
+        path = build_public_sentences(args.out, cache_dir=args.cache_dir)
+    else:
+        path = build_rt_sentences(
+            args.out, rows=args.rows, seed=args.seed, cache_dir=args.cache_dir
+        )
     written = Counter(row["label"] for row in csv.DictReader(path.open(encoding="utf-8")))
     print(f"wrote {sum(written.values())} rows to {path}: {dict(written)}")
 

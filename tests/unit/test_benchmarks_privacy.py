@@ -7,10 +7,14 @@ import argparse
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.privacy import (
     MAX_GRAD_NORM,
     PRIVATE_BATCH,
     PRIVATE_TRAINING,
+    main,
+    public_config,
     run_config,
     run_contender,
     verdict,
@@ -33,6 +37,7 @@ def _args(**overrides) -> argparse.Namespace:
         seed=42,
         max_seq_length=64,
         layers=6,
+        model=None,
     )
     return argparse.Namespace(**{**values, **overrides})
 
@@ -87,6 +92,28 @@ def test_benchmarks_privacy_schedule_and_clipping_are_private_and_seed_reaches_b
     assert private["privacy"]["head_clip_fraction"] == 0.3
     assert public["output"]["run_name"] == "lora-epsnone-e2-seed7"
     assert config_from_dict(private, source="benchmark").training.lr_schedule == "constant"
+
+
+def test_benchmarks_privacy_starting_model_reaches_both_regimes(tmp_path: Path) -> None:
+    args = _args(model=tmp_path / "public-full" / "model")
+    private = run_config(args, tmp_path / "d.csv", "lora:8", tmp_path)
+    non_private = run_config(args, tmp_path / "d.csv", "lora:none", tmp_path)
+    assert private["model"]["name"] == non_private["model"]["name"] == str(args.model)
+    assert private["output"]["run_name"] == "lora-eps8-e2-from-public-full"
+    assert non_private["output"]["run_name"] == "lora-epsnone-e2-from-public-full"
+    public = public_config(_args(), tmp_path / "public.csv", tmp_path)
+    loaded = config_from_dict(public, source="benchmark")
+    assert not loaded.privacy.enabled and loaded.adaptation.method == "full"
+    assert public["model"] == run_config(_args(), None, "lora:8", tmp_path)["model"]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--dataset", "bbc_news"], ["--model", "somewhere"]], ids=["bbc", "with-model"]
+)
+def test_benchmarks_privacy_public_pretrain_refuses_other_settings(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--public-pretrain", *argv])
+    assert stopped.value.code == 2
 
 
 def test_benchmarks_privacy_verdict() -> None:
