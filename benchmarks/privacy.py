@@ -117,7 +117,9 @@ def run_config(args: argparse.Namespace, data: Path | None, contender: str, out:
         name += f"-{args.private_clipping}"
     if private and args.private_head_clip is not None:
         name += f"-hclip{args.private_head_clip:g}"
-    if args.model is not None:
+    if args.public_pretrain:
+        name += "-public"  # the public run of the same seed (its name carries the seed)
+    elif args.model is not None:
         name += f"-from-{model_tag(args.model)}"
     if args.seed != 42:
         name += f"-seed{args.seed}"

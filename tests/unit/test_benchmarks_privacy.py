@@ -38,6 +38,7 @@ def _args(**overrides) -> argparse.Namespace:
         max_seq_length=64,
         layers=6,
         model=None,
+        public_pretrain=False,
     )
     return argparse.Namespace(**{**values, **overrides})
 
@@ -101,6 +102,10 @@ def test_benchmarks_privacy_starting_model_reaches_both_regimes(tmp_path: Path) 
     assert private["model"]["name"] == non_private["model"]["name"] == str(args.model)
     assert private["output"]["run_name"] == "lora-eps8-e2-from-public-full"
     assert non_private["output"]["run_name"] == "lora-epsnone-e2-from-public-full"
+    seeded = _args(model=tmp_path / "public-full-seed1" / "model", public_pretrain=True, seed=1)
+    assert run_config(seeded, None, "lora:8", tmp_path)["output"]["run_name"] == (
+        "lora-eps8-e2-public-seed1"
+    )
     public = public_config(_args(), tmp_path / "public.csv", tmp_path)
     loaded = config_from_dict(public, source="benchmark")
     assert not loaded.privacy.enabled and loaded.adaptation.method == "full"
