@@ -21,9 +21,11 @@ excluded), the training process's peak RSS and, with --audit, the membership-inf
 
 --public-pretrain starts every contender, private and not, from a model fine-tuned non-privately
 on public sentiment data of other domains (tweets, Amazon and NYT snippets from the same VADER
-archive; none of them a Rotten Tomatoes sentence): DP fine-tuning from public pretraining, the
-setting published DP results assume (Yu et al. 2022, Li et al. 2022). Its own row in the result
-says what the public model scores on the private test split before any private training.
+archive; none of them a Rotten Tomatoes sentence): what public data can teach costs no privacy,
+so the private run only has to learn the rest. Published DP fine-tuning results rely on public
+pretraining too (the language model itself); this goes one step further, to public data of the
+task. The result's public_pretrain block says what the public model scores on the private test
+split before any private training.
 
 Targets (issue 18): accuracy at epsilon 8 within 3 points of non-private; the DP model's audit
 AUC <= 0.55.
