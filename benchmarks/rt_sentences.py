@@ -54,7 +54,11 @@ def sign_label(valence: float) -> str | None:
 
 def labelled_sentences(cache_dir: Path = DEFAULT_CACHE_DIR) -> list[tuple[str, str]]:
     """Every (sentence, label) pair of the source, in the source's order."""
-    snippets, _ = read_movie_snippets(download_sdist(cache_dir))
+    return _movie_pairs(download_sdist(cache_dir))
+
+
+def _movie_pairs(archive: Path) -> list[tuple[str, str]]:
+    snippets, _ = read_movie_snippets(archive)
     pairs = [(s.text, sign_label(s.valence)) for s in drop_repeated_texts(snippets)]
     return [(text, label) for text, label in pairs if label is not None]
 
@@ -62,8 +66,8 @@ def labelled_sentences(cache_dir: Path = DEFAULT_CACHE_DIR) -> list[tuple[str, s
 def public_sentences(cache_dir: Path = DEFAULT_CACHE_DIR) -> list[tuple[str, str]]:
     """(sentence, label) of the tweets, Amazon and NYT snippets, labelled by sign; a sentence
     repeated within its set, or also among the Rotten Tomatoes sentences, is dropped."""
-    archive = download_sdist(cache_dir)
-    movie = {unicodedata.normalize("NFKC", text) for text, _ in labelled_sentences(cache_dir)}
+    archive = download_sdist(cache_dir)  # checked against its SHA-256 once
+    movie = {unicodedata.normalize("NFKC", text) for text, _ in _movie_pairs(archive)}
     pairs: list[tuple[str, str]] = []
     for file_name in PUBLIC_SOURCES:
         snippets, _ = read_ground_truth(archive, file_name)
