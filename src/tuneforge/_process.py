@@ -1,7 +1,9 @@
 """Process-wide settings a run needs, set at the entry points and restored afterwards.
 
 A library caller (a notebook, a search running many trials) must get its process back as it
-was: the thread count and the environment are put back when the run returns or fails.
+was: the thread count and the environment are put back when the run returns or fails. The one
+setting that stays is malloc's (see _allocator.py: glibc cannot go back, and it only keeps freed
+memory for reuse).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 
 import torch
 
+from tuneforge._allocator import keep_freed_memory
 from tuneforge._distributed import local_world_size
 from tuneforge.inference import physical_cores
 
@@ -21,7 +24,9 @@ def run_settings(num_threads: int | None) -> Iterator[None]:
     """One torch thread per physical core (hyper-threads only add contention to GEMM kernels),
     shared out among the ranks of a data-parallel launch on this machine, unless `num_threads`
     is given; the fast tokenizer's own thread pool off (it warns, and can deadlock, once a
-    process forks), unless the caller set TOKENIZERS_PARALLELISM."""
+    process forks), unless the caller set TOKENIZERS_PARALLELISM; freed memory kept for reuse
+    instead of being faulted in again every training step (_allocator.py)."""
+    keep_freed_memory()
     previous_threads = torch.get_num_threads()
     previous_env = os.environ.get("TOKENIZERS_PARALLELISM")
     if previous_env is None:

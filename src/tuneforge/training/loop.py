@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tuneforge._allocator import keep_freed_memory
 from tuneforge.config import TrainingConfig
 from tuneforge.inference import collate
 from tuneforge.training.accelerator import make_accelerator
@@ -110,6 +111,7 @@ class FitSetup:
 def fit(model: torch.nn.Module, features: list[dict[str, Any]], setup: FitSetup) -> TrainState:
     """Train `model` on `features`; on return the model holds the best weights seen."""
     config = setup.config
+    keep_freed_memory()  # every path that trains (recovery, distillation, trials), not only the CLI
     accelerator = make_accelerator(setup.precision, setup.device)
     device = accelerator.device
     sampler = setup.sampler or ShuffledBatches(
