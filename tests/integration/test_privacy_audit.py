@@ -41,6 +41,8 @@ def test_privacy_audit_cli_finds_the_members_of_an_overfit_model(
         "privacy", "audit", str(overfit_run), "--shadows", "4", cwd=tmp_path, timeout=1500
     )
     assert result.returncode == 0, result.stderr
+    # stderr is a pipe here, as in a log or CI: each shadow model still reports as it finishes.
+    assert "shadow models 1/4 · " in result.stderr and "shadow models 4/4 · " in result.stderr
     folder = overfit_run / "privacy_audit"
     report = json.loads((folder / "audit.json").read_text())
     assert report["members"] == report["non_members"] == 48

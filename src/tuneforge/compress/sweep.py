@@ -18,7 +18,7 @@ from tuneforge.compress.methods import (
 )
 from tuneforge.compress.report import plot_pareto, tradeoff_markdown, tradeoff_rows
 from tuneforge.compress.run import Variant, compress_run, default_output_dir, measure_original
-from tuneforge.console import console
+from tuneforge.console import counted_progress
 from tuneforge.errors import TuneforgeError
 from tuneforge.run import layout
 
@@ -71,7 +71,6 @@ def sweep_run(
         TuneforgeError: too little calibration data, options that do not fit the model) is
         listed under "failed" with its reason and the sweep goes on.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     options = options or CompressOptions()
     source = SourceRun.open(run_dir)
@@ -81,42 +80,45 @@ def sweep_run(
     failed: dict[str, str] = {}
     from tuneforge.compress.quantize import shared_onnx_exports
 
+    total = 1 + len(names) + len(chains)
     with (
         shared_onnx_exports(),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not show_progress,
-        ) as progress,
+        counted_progress("compression sweep", total, show_progress) as progress,
     ):
-        bar = progress.add_task("measuring the original", total=len(names) + len(chains) + 1)
+        progress.note("measuring the original")
         original = measure_original(source, options)
         variants.append(original)
+        progress.advance()
         made: dict[str, Path] = {}  # method -> its compressed run, the input of a chain
         for name in names:
-            progress.update(bar, advance=1, description=f"compressing: {name}")
+            progress.note(f"compressing: {name}")
             compressed = _compress_or_record(
                 source.run_dir, name, name, original, options, output_root, overwrite, failed
             )
             if compressed is not None:
                 variants.append(compressed)
                 made[name] = compressed.run_dir
+            progress.advance()
         for steps in chains:
             name = chain_name(steps)
-            progress.update(bar, advance=1, description=f"compressing: {name}")
+            progress.note(f"compressing: {name}")
             if steps[0] not in made:
                 failed[name] = f"{steps[0]} was not applied"
-                continue
-            # The last step runs on the first one's output and is measured against the original.
-            compressed = _compress_or_record(
-                made[steps[0]], steps[1], name, original, options, output_root, overwrite, failed
-            )
-            if compressed is not None:
-                variants.append(compressed)
-        progress.update(bar, advance=1, description="writing the report")
+            else:
+                # The last step runs on the first one's output, measured against the original.
+                compressed = _compress_or_record(
+                    made[steps[0]],
+                    steps[1],
+                    name,
+                    original,
+                    options,
+                    output_root,
+                    overwrite,
+                    failed,
+                )
+                if compressed is not None:
+                    variants.append(compressed)
+            progress.advance()
     return write_sweep_report(source, options, variants, failed)
 
 

@@ -8,8 +8,7 @@ the faithfulness metrics treat them alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,29 +163,11 @@ def explain_texts(
 ) -> list[dict[str, Any]]:
     """`explain_text` for each text, with a progress bar on the console when asked."""
     results = []
-    with progress_bar(len(texts) * len(methods), "explaining", show_progress) as advance:
+    from tuneforge.console import counted_progress
+
+    total = len(texts) * len(methods)
+    with counted_progress("explaining", total, show_progress, transient=True) as bar:
         for text in texts:
             results.append(explain_text(model, text, methods, target, settings))
-            advance(len(methods))
+            bar.advance(len(methods))
     return results
-
-
-@contextmanager
-def progress_bar(total: int, what: str, show: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on the stderr console (a no-op when `show` is false)."""
-    if not show:
-        yield lambda steps: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from tuneforge.console import console
-
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(what, total=total)
-        yield lambda steps: progress.advance(task, steps)

@@ -188,7 +188,8 @@ def evaluate_faithfulness(
         on_partial: called with the report of the texts scored so far every `partial_every`
             texts, so that a long measurement stopped midway keeps what it measured.
     """
-    from tuneforge.explain.attributions import ExplainSettings, explain_with, progress_bar
+    from tuneforge.console import counted_progress
+    from tuneforge.explain.attributions import ExplainSettings, explain_with
 
     settings = settings or ExplainSettings()
     seconds = dict.fromkeys(methods, 0.0)
@@ -199,11 +200,12 @@ def evaluate_faithfulness(
         result.settings = {**vars(settings), "random_rankings": random_rankings}
         return result
 
-    with progress_bar(len(texts) * len(methods), "faithfulness", show_progress) as advance:
+    total = len(texts) * len(methods)
+    with counted_progress("faithfulness", total, show_progress, transient=True) as bar:
         for index, text in enumerate(texts):
             encoded = model.encode(text)
             if not encoded.word_spans:
-                advance(len(methods))
+                bar.advance(len(methods))
                 continue
             target = int(np.argmax(model.scores_of_ids([encoded.input_ids])[0]))
             word_scores = {}
@@ -213,7 +215,7 @@ def evaluate_faithfulness(
                     target
                 ]
                 seconds[method] += time.perf_counter() - started
-                advance(1)
+                bar.advance(1)
             per_text.append(
                 text_faithfulness(
                     model,

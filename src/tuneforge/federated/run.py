@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import RunConfig, save_config
-from tuneforge.console import console
+from tuneforge.console import CountedProgress, console
 from tuneforge.errors import ConfigError
 from tuneforge.federated.sites import Federation, Site, SiteSummary
 from tuneforge.run import layout
@@ -110,7 +110,6 @@ def _simulate(
     """Run the rounds on Flower's simulation runtime (Ray backend, one site at a time per
     CPU given to it), with a progress bar over the rounds; returns the server's log."""
     from flwr.simulation import run_simulation
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tuneforge.federated.client import build_client_app
     from tuneforge.federated.server import ServerLog, build_server_app
@@ -118,23 +117,11 @@ def _simulate(
     data = federation.data
     metric = config.training.metric_for_best or data.task.default_metric
     rounds = config.federated.rounds
-    progress = Progress(
-        TextColumn("[bold]federated rounds"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show_progress,
-    )
-    bar = progress.add_task("", total=rounds)
+    progress = CountedProgress("federated rounds", rounds, enabled=show_progress)
 
     def show(server_round: int, metrics: dict[str, float]) -> None:
-        progress.update(
-            bar,
-            completed=server_round,
-            description=f"validation {metric} {metrics.get(metric, float('nan')):.4f}",
-        )
+        progress.note(f"validation {metric} {metrics.get(metric, float('nan')):.4f}")
+        progress.advance_to(server_round)
 
     evaluate_global = global_evaluator(config, data, model, show)
 

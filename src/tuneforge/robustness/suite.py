@@ -135,7 +135,7 @@ def _attack_all(
 
     attack = ATTACKS[attack_name]()
     results: list[dict[str, Any] | None] = []
-    with counted_progress(attack_name, int(correct.sum()), show_progress) as advance:
+    with counted_progress(attack_name, int(correct.sum()), show_progress) as bar:
         for index, text in enumerate(texts):
             if not correct[index]:
                 results.append(None)
@@ -162,5 +162,5 @@ def _attack_all(
                     "queries": oracle.queries,
                 }
             )
-            advance()
+            bar.advance()
     return results

@@ -19,23 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from tuneforge.console import console
-
-
-def steady_eta(
-    steps_done: int, steps_total: int, seconds_elapsed: float, min_steps: int = 1
-) -> float | None:
-    """Seconds left at the mean step time so far; None before `min_steps` steps."""
-    if steps_done < min_steps or steps_done <= 0:
-        return None
-    return max(steps_total - steps_done, 0) * seconds_elapsed / steps_done
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-:--:--"
-    seconds = round(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+from tuneforge.console import console, format_seconds, steady_eta
 
 
 class TrainingProgress:

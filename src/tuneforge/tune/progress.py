@@ -1,7 +1,8 @@
 """The live table of a study: each trial's state, values and metric, the best so far, an ETA.
 
 It reads the study's storage every second from a thread, so it shows the trials of parallel
-worker processes as well as those of this one; each trial's own progress bar stays off.
+worker processes as well as those of this one; each trial's own progress bar stays off. Where
+no live table can be drawn (a log, CI) it writes one line per finished trial.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class StudyProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Live | None = None
+        self._finished = 0
+        self._logged = 0
 
     def __enter__(self) -> StudyProgress:
         if not self.enabled:
@@ -64,13 +67,24 @@ class StudyProgress:
     def _refresh(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
             try:
-                self._live.update(self.render())  # type: ignore[union-attr]
+                table = self.render()
             except Exception:  # a locked SQLite read: show the last table, try again
                 continue
+            self._live.update(table)  # type: ignore[union-attr]
+            self._log_finished(table)
+
+    def _log_finished(self, table: Table) -> None:
+        """In a log file or CI rich draws the table only at the end: there, a plain line (the
+        table's title: trials done, best value, ETA) each time a trial finishes."""
+        if console.is_terminal or self._finished == self._logged:
+            return
+        self._logged = self._finished
+        console.print(str(table.title), markup=False, highlight=False)
 
     def render(self) -> Table:
         trials = self.study.get_trials(deepcopy=False)
         finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+        self._finished = len(finished)
         best = _best_value(trials, self.objective)
         table = Table(
             title=f"Search: {len(finished)}/{self.target} trials · best {self.objective.metric} "

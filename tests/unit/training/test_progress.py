@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tuneforge.training.progress import TrainingProgress, format_seconds, steady_eta
+from tuneforge.console import format_seconds, steady_eta
+from tuneforge.training.progress import TrainingProgress
 
 
 def test_progress_steady_eta_is_mean_step_time_times_steps_left() -> None:

@@ -42,7 +42,7 @@ def train_shadows(
 
     task = data.task
     confidences = []
-    with counted_progress("shadow models", len(keep), show_progress) as advance:
+    with counted_progress("shadow models", len(keep), show_progress) as bar:
         for index, kept in enumerate(keep):
             recipe = shadow_config(config, index, epochs)
             seen = shadow_data(data, pool, kept)
@@ -53,5 +53,5 @@ def train_shadows(
             )
             confidences.append(task.true_label_logit(scored.logits, scored.features))
             del model, result
-            advance()
+            bar.advance()
     return np.asarray(confidences, np.float64)
