@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tuneforge._allocator import keep_freed_memory
 from tuneforge.data.records import Record
 from tuneforge.errors import RunError
 from tuneforge.inference import (
@@ -120,6 +121,7 @@ def load_predictor(
     Raises:
         RunError: the folder is not a finished run.
     """
+    keep_freed_memory()  # batch after batch frees and re-allocates the same activations
     run_dir = Path(run_dir)
     model_dir = run_dir if (run_dir / INFO_FILE).is_file() else run_dir / MODEL_DIR
     if not model_dir.is_dir():
