@@ -162,9 +162,13 @@ def _flower_processes_under(folder: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["fedavg", "secagg+"])
+@pytest.mark.parametrize(
+    ("secure", "tls"),
+    [(False, False), (True, False), (False, True)],
+    ids=["fedavg", "secagg+", "tls"],
+)
 def test_federated_deployment_two_sites_one_round_leaves_no_process(
-    tmp_path: Path, bbc_news_dir: Path, secure: bool
+    tmp_path: Path, bbc_news_dir: Path, secure: bool, tls: bool
 ) -> None:
     import signal
     import subprocess
@@ -173,6 +177,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
 
     from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
+    from tuneforge.federated.tls import write_certificates
     from tuneforge.predict import load_predictor
 
     site_files = [
@@ -205,6 +210,16 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     address = f"127.0.0.1:{port}"
     # Each site has 32 training rows (8 articles of 5 topics, 80% train).
     secure_options = ["--max-site-rows", "40"] if secure else []
+    coordinator_tls: list[str] = []
+    site_tls: list[str] = []
+    if tls:
+        files = write_certificates(tmp_path / "certs", ["127.0.0.1"])
+        coordinator_tls = [
+            *("--ssl-ca-certfile", str(files["ca.crt"])),
+            *("--ssl-certfile", str(files["server.pem"])),
+            *("--ssl-keyfile", str(files["server.key"])),
+        ]
+        site_tls = ["--root-certificates", str(files["ca.crt"])]
     coordinator = start(
         "coordinator",
         "coordinate",
@@ -214,6 +229,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
         "--listen",
         address,
         *secure_options,
+        *coordinator_tls,
     )
     site_processes: list[subprocess.Popen] = []
     try:
@@ -228,6 +244,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
                     address,
                     "--data",
                     str(path),
+                    *site_tls,
                 )
             )
         coordinator.wait(timeout=900)
@@ -256,6 +273,9 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     card = (run_dir / "model_card.md").read_text()
     assert "2 sites" in card and "real sites, each reading its own data file" in card
     assert ("Secure aggregation: SecAgg+" in card) is secure
+    coordinator_output = (logs / "coordinator.log").read_text()
+    assert ("(TLS)" in coordinator_output) is tls
+    assert ("(plain text)" in coordinator_output) is not tls
     assert (run_dir / "metrics.json").is_file()
     predictor = load_predictor(run_dir)
     assert len(predictor.predict(["The film won three awards at the festival."])) == 1

@@ -75,6 +75,19 @@ def federate_coordinate(
         typer.Option(help="With federated.secure_aggregation: the largest site's training rows."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Delete an existing run folder first.")] = False,
+    ssl_ca_certfile: Annotated[
+        Path | None, typer.Option(help="TLS: the CA certificate the sites verify against.")
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="TLS: the SuperLink's certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="TLS: the SuperLink's private key (PEM).")
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(help="Plain text, no TLS (needed for a non-loopback --listen without TLS)."),
+    ] = False,
 ) -> None:
     """Coordinate real sites (Flower's deployment runtime): start a SuperLink, run the rounds
     over the sites that `serve-site` connects, and save the global model as a run folder. The
@@ -91,6 +104,10 @@ def federate_coordinate(
         max_site_rows=max_site_rows,
         default_run_name=config_path.stem,
         overwrite=overwrite,
+        ssl_ca_certfile=ssl_ca_certfile,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        insecure=insecure,
     )
     console.print(f"Federated run saved to {result.run_dir}")
 
@@ -104,6 +121,16 @@ def federate_serve_site(
     name: Annotated[
         str | None, typer.Option(help="The site's name in the report (default: the file name).")
     ] = None,
+    root_certificates: Annotated[
+        Path | None,
+        typer.Option(help="TLS: the CA certificate to verify the coordinator's SuperLink with."),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            help="Plain text, no TLS (needed for a non-loopback --superlink without TLS)."
+        ),
+    ] = False,
 ) -> None:
     """Serve one real site: prepare its data file with the config's data section and label set
     and train on it in the coordinator's rounds, until stopped (Ctrl-C or SIGTERM)."""
@@ -111,4 +138,36 @@ def federate_serve_site(
     from tuneforge.federated.deployment import serve_site
 
     config = load_config(config_path, set_)
-    serve_site(config, data=data, superlink=superlink, name=name)
+    serve_site(
+        config,
+        data=data,
+        superlink=superlink,
+        name=name,
+        root_certificates=root_certificates,
+        insecure=insecure,
+    )
+
+
+@federate_app.command("certificates")
+def federate_certificates(
+    out: Annotated[Path, typer.Option(help="Folder for ca.crt, ca.key, server.pem, server.key.")],
+    host: Annotated[
+        list[str],
+        typer.Option(help="A name or address the sites reach the coordinator by (repeatable)."),
+    ],
+    days: Annotated[int, typer.Option(help="Days the certificates are valid.", min=1)] = 365,
+) -> None:
+    """Make a CA and a SuperLink certificate for trying TLS out (use your organisation's PKI
+    in production): the coordinator gets all four files' paths but ca.key (keep it offline),
+    each site gets ca.crt."""
+    from tuneforge.federated.tls import write_certificates
+
+    paths = write_certificates(out, host, days)
+    console.print(
+        "coordinator: tuneforge federate coordinate CONFIG --listen 0.0.0.0:9092 "
+        f"--ssl-ca-certfile {paths['ca.crt']} --ssl-certfile {paths['server.pem']} "
+        f"--ssl-keyfile {paths['server.key']}\n"
+        f"each site: tuneforge federate serve-site CONFIG --superlink {host[0]}:9092 "
+        f"--root-certificates ca.crt --data FILE   (copy {paths['ca.crt']} there; "
+        f"{paths['ca.key']} signs certificates: keep it off the network)"
+    )

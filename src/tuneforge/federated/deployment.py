@@ -23,6 +23,7 @@ from tuneforge.console import console
 from tuneforge.errors import ConfigError, DataError, RunError
 from tuneforge.federated.report import REPORT_FILE, site_origin
 from tuneforge.federated.run import FederatedResult
+from tuneforge.federated.tls import coordinator_tls, site_tls
 from tuneforge.run import layout
 
 if TYPE_CHECKING:
@@ -46,16 +47,22 @@ def coordinate(
     max_site_rows: int | None = None,
     default_run_name: str = "federated",
     overwrite: bool = False,
+    ssl_ca_certfile: Path | None = None,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+    insecure: bool = False,
 ) -> FederatedResult:
     """Run config.federated.rounds rounds over `sites` (default federated.sites) real sites
     (SuperNodes started with `serve-site`) through a SuperLink listening on `address`, and save
     the global model as a run folder. The config's data is the coordinator's own: its
     validation rows score the global model each round, its test rows once at the end.
     With federated.secure_aggregation, `max_site_rows` bounds every site's training rows
-    (SecAgg+ quantises each site's weight as a share of it).
+    (SecAgg+ quantises each site's weight as a share of it). The SuperLink speaks TLS with the
+    three `ssl_*` files (tls.py); plain text only on a loopback address or with `insecure`.
 
     Raises:
-        ConfigError: bad address or site count, the federated extra missing.
+        ConfigError: bad address or site count, bad or missing TLS files, plain text on the
+            network without `insecure`, the federated extra missing.
         RunError: the run ended without a global model (its log says why).
     """
     from tuneforge.federated.processes import (
@@ -70,6 +77,7 @@ def coordinate(
     require_flower()
     _check_secure_aggregation(config, max_site_rows)
     host, port = parse_address(address, "--listen")
+    tls = coordinator_tls(host, ssl_ca_certfile, ssl_certfile, ssl_keyfile, insecure)
     sites = config.federated.sites if sites is None else sites
     if sites < 1:
         raise ConfigError(f"--sites must be at least 1, not {sites}")
@@ -89,10 +97,12 @@ def coordinate(
             },
         )
         client_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        _write_connection(home, f"{client_host}:{port}")
+        if tls is not None:
+            client_host = tls.connect_host(client_host)
+        _write_connection(home, f"{client_host}:{port}", tls.ca_certfile if tls else None)
         superlink = [
             flower_command("flower-superlink"),
-            "--insecure",
+            *(tls.superlink_arguments() if tls else ["--insecure"]),
             "--host",
             host,
             "--port",
@@ -102,9 +112,11 @@ def coordinate(
         ]
         with stop_on_sigterm(), flower_process(superlink, home / SUPERLINK_LOG) as process:
             wait_for_port(client_host, port, process, _START_TIMEOUT)
+            site_option = "--root-certificates CA_CERT" if tls else "--insecure"
             console.print(
-                f"SuperLink on {host}:{port}; waiting for {sites} site(s): "
-                f"tuneforge federate serve-site CONFIG --superlink HOST:{port} --data FILE"
+                f"SuperLink on {host}:{port} ({'TLS' if tls else 'plain text'}); waiting for "
+                f"{sites} site(s): tuneforge federate serve-site CONFIG --superlink HOST:{port} "
+                f"{site_option} --data FILE"
             )
             # --stream follows the ServerApp's log until the run ends.
             subprocess.run(
@@ -195,13 +207,18 @@ def serve_site(
     data: Path,
     superlink: str,
     name: str | None = None,
+    root_certificates: Path | None = None,
+    insecure: bool = False,
 ) -> None:
     """Prepare this site's data file like a federation's site (the config's cleaning,
     anonymisation and label set) and serve it to the coordinator's SuperLink with a SuperNode,
-    until interrupted (Ctrl-C, SIGTERM); the SuperNode and its helpers are stopped then.
+    until interrupted (Ctrl-C, SIGTERM); the SuperNode and its helpers are stopped then. The
+    SuperLink is verified against `root_certificates` (TLS); plain text only on a loopback
+    address or with `insecure`.
 
     Raises:
-        ConfigError: a label outside data.labels, no data.labels, a bad address.
+        ConfigError: a label outside data.labels, no data.labels, a bad address, a bad CA
+            certificate, plain text on the network without `insecure`.
         DataError: the data file is missing or unusable.
         RunError: the SuperNode stopped by itself.
     """
@@ -211,7 +228,8 @@ def serve_site(
     from tuneforge.federated.sites import deployed_site
 
     require_flower()
-    parse_address(superlink, "--superlink")
+    host, _ = parse_address(superlink, "--superlink")
+    root = site_tls(host, root_certificates, insecure)
     site_config = site_run_config(config, data)
     name = name or data.name
     site = deployed_site(site_config, name)
@@ -229,7 +247,7 @@ def serve_site(
         )
         supernode = [
             flower_command("flower-supernode"),
-            "--insecure",
+            *(["--root-certificates", str(root)] if root else ["--insecure"]),
             "--superlink",
             superlink,
             "--port",
@@ -328,12 +346,18 @@ clientapp = "tuneforge.federated.apps:client_app"
     return folder
 
 
-def _write_connection(home: Path, address: str) -> None:
+def _write_connection(home: Path, address: str, ca_certfile: Path | None) -> None:
     """FLWR_HOME/config.toml with the one SuperLink connection `flwr run` uses (Flower's
-    default, "local", would start a detached SuperLink of its own)."""
+    default, "local", would start a detached SuperLink of its own), over TLS when the SuperLink
+    has a certificate."""
+    transport = (
+        f"root-certificates = {json.dumps(str(ca_certfile))}\n"
+        if ca_certfile is not None
+        else "insecure = true\n"
+    )
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "{CONNECTION}"\n\n'
-        f'[superlink.{CONNECTION}]\naddress = "{address}"\ninsecure = true\n',
+        f'[superlink.{CONNECTION}]\naddress = "{address}"\n{transport}',
         encoding="utf-8",
     )
 

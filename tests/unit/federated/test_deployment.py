@@ -43,6 +43,13 @@ def _site_config(folder: Path, labels: list[str] | None) -> Path:
             "127.0.0.1:9092",
             "site other.csv: label(s) science are not in the federation's label set",
         ),
+        (
+            list(BBC_TOPICS),
+            "site.csv",
+            "coordinator.example:9092",
+            "--superlink coordinator.example is not a loopback address: model updates would "
+            "cross the network unencrypted. Give --root-certificates",
+        ),
     ],
 )
 def test_deployment_serve_site_bad_input_exits_2(
@@ -218,3 +225,20 @@ def test_deployment_coordinate_on_a_busy_port_exits_2(
 
     assert_user_error(code, out, err, f"--listen 127.0.0.1:{port}: cannot listen there")
     assert not (tmp_path / "runs").exists()
+
+
+@needs_flower
+def test_deployment_coordinate_refuses_plain_text_on_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "300")
+    config = _site_config(tmp_path, list(BBC_TOPICS))
+    before = psutil.Process().children(recursive=True)
+    code, out, err = invoke(
+        monkeypatch, capsys, "federate", "coordinate", str(config), "--listen", "0.0.0.0:9092"
+    )
+    assert_user_error(code, out, err, "--listen 0.0.0.0 is not a loopback address")
+    assert "or --insecure to accept plain text" in " ".join((out + err).split())
+    assert not (tmp_path / "runs").exists()  # refused before any run folder or process
+    assert psutil.Process().children(recursive=True) == before
