@@ -377,3 +377,69 @@ def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
     assert "Interrupted" in log_file.read_text()
     assert _flower_processes_under(tmp_path) == []
     assert psutil.Process().children(recursive=True) == []
+
+
+def test_federated_site_with_another_ca_cannot_join_a_tls_coordinator(
+    tmp_path: Path, bbc_news_dir: Path
+) -> None:
+    """TLS is verified, not only offered: a site that trusts another CA never connects, and the
+    coordinator gives up after --site-timeout with what happened."""
+    import signal
+    import subprocess
+
+    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+
+    from tuneforge._net import free_port
+    from tuneforge.federated.processes import wait_for_port
+    from tuneforge.federated.tls import write_certificates
+
+    ours = write_certificates(tmp_path / "ours", ["127.0.0.1"])
+    theirs = write_certificates(tmp_path / "theirs", ["127.0.0.1"])
+    site_file = write_bbc_csv(tmp_path / "a.csv", bbc_news_dir, per_topic=8)
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=8)
+    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    port = free_port()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = cli_env({"TMPDIR": str(scratch)})
+
+    def start(log_name: str, *args: str) -> subprocess.Popen:
+        with (tmp_path / log_name).open("w") as log:
+            return subprocess.Popen(
+                [str(TUNEFORGE), "federate", *args],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    coordinator = start(
+        "coordinator.log",
+        *("coordinate", str(config), "--sites", "1", "--site-timeout", "20"),
+        *("--listen", f"127.0.0.1:{port}"),
+        *("--ssl-ca-certfile", str(ours["ca.crt"]), "--ssl-certfile", str(ours["server.pem"])),
+        *("--ssl-keyfile", str(ours["server.key"])),
+    )
+    site = None
+    try:
+        wait_for_port("127.0.0.1", port, coordinator, 120)
+        site = start(
+            "site.log",
+            *("serve-site", str(config), "--superlink", f"127.0.0.1:{port}"),
+            *("--data", str(site_file), "--root-certificates", str(theirs["ca.crt"])),
+        )
+        coordinator.wait(timeout=300)
+    finally:
+        for process in (coordinator, site):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=120)
+
+    output = (tmp_path / "coordinator.log").read_text()
+    assert coordinator.returncode not in (0, None), output[-3000:]
+    assert "only 0 of 1 site(s) connected in 20 s" in output, output[-3000:]
+    assert not (tmp_path / "runs" / "run" / "metrics.json").exists()
+    assert _flower_processes_under(tmp_path) == []
