@@ -7,8 +7,8 @@ once more than its trim threshold lies free at the top of the heap (adaptive: tw
 block it has mapped, 64 MiB at most), and maps larger blocks outside the heap; both come back as
 fresh zeroed pages, one page fault per 4 KiB, on the next step. Measured on a 2-core AMD EPYC:
 one BBC News epoch of all-MiniLM-L6-v2 took 5.0 million minor page faults and 12 s of system
-time out of 84 s, and 0.7 million and 3 s with the thresholds below (20% more samples per
-second); the bf16 predictor answered 25-43% more BBC texts per second at batch 32. Where the
+time out of 84 s, and 0.72 million and 2.7 s with the thresholds below (17-19% more samples
+per second); the bf16 predictor answered 25-43% more BBC texts per second at batch 32. Where the
 adaptive thresholds settle depends on what the process allocated before, which is why the same
 loop measured 8-11% slower after unrelated changes elsewhere.
 
@@ -35,7 +35,8 @@ _TRIM_THRESHOLD = 1024 * 1024 * 1024
 # Any of these set by the user means they chose malloc's behaviour themselves.
 _USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
-_applied = False
+_decided: bool | None = None
+"""Whether the thresholds were set; None until the first call decides, once per process."""
 
 
 def keep_freed_memory() -> bool:
@@ -46,9 +47,13 @@ def keep_freed_memory() -> bool:
     (macOS, musl) or when the user chose malloc's thresholds through the environment
     (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_, MALLOC_TOP_PAD_ or GLIBC_TUNABLES).
     """
-    global _applied
-    if _applied:
-        return True
+    global _decided
+    if _decided is None:
+        _decided = _set_thresholds()
+    return _decided
+
+
+def _set_thresholds() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     if any(name in os.environ for name in _USER_SETTINGS) or "glibc.malloc" in os.environ.get(
@@ -62,7 +67,6 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success; setting either threshold turns glibc's adaptation off.
-    _applied = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
     )
-    return _applied

@@ -12,8 +12,7 @@ a plain line instead, at most every `LOG_EVERY_SECONDS` and when done: long work
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -145,12 +144,3 @@ class CountedProgress:
         if due or self.done >= self.total:
             console.print(self.line(), highlight=False, markup=False)
             self._last_line = now
-
-
-@contextmanager
-def counted_progress(
-    label: str, total: int, enabled: bool = True, transient: bool = False
-) -> Iterator[CountedProgress]:
-    """A `CountedProgress` bar for the duration of the block."""
-    with CountedProgress(label, total, enabled, transient) as bar:
-        yield bar

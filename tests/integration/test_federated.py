@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,22 @@ _FLOWER_PROCESSES = (
 )
 
 
+def _federate_in_background(
+    log_file: Path, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.Popen:
+    """`tuneforge federate ARGS` started in the background, its output written to `log_file`."""
+    from _configs import TUNEFORGE
+
+    with log_file.open("w") as log:
+        return subprocess.Popen(
+            [str(TUNEFORGE), "federate", *args],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def _flower_processes_under(folder: Path) -> list[str]:
     """Live Flower processes whose FLWR_HOME lies under `folder`."""
     found = []
@@ -171,9 +188,8 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     tmp_path: Path, bbc_news_dir: Path, secure: bool, tls: bool
 ) -> None:
     import signal
-    import subprocess
 
-    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+    from _configs import BBC_TOPICS, cli_env
 
     from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
@@ -198,14 +214,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     logs.mkdir()
 
     def start(name: str, *args: str) -> subprocess.Popen:
-        with (logs / f"{name}.log").open("w") as log:
-            return subprocess.Popen(
-                [str(TUNEFORGE), "federate", *args],
-                cwd=tmp_path,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return _federate_in_background(logs / f"{name}.log", tmp_path, env, *args)
 
     address = f"127.0.0.1:{port}"
     # Each site has 32 training rows (8 articles of 5 topics, 80% train).
@@ -330,10 +339,9 @@ def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
     """SIGTERM to a coordinator whose ServerApp waits for sites stops the SuperLink, its
     detached flower-superexec and the flwr-serverapp it started."""
     import signal
-    import subprocess
     import time
 
-    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+    from _configs import BBC_TOPICS, cli_env
 
     from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
@@ -344,23 +352,12 @@ def test_federated_coordinator_stopped_while_waiting_leaves_no_process(
     config = write_yaml(tmp_path / "fed.yaml", raw)
     port = free_port()
     log_file = tmp_path / "coordinator.log"
-    with log_file.open("w") as log:
-        coordinator = subprocess.Popen(
-            [
-                str(TUNEFORGE),
-                "federate",
-                "coordinate",
-                str(config),
-                "--sites",
-                "2",
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=tmp_path,
-            env=cli_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    coordinator = _federate_in_background(
+        log_file,
+        tmp_path,
+        cli_env(),
+        *("coordinate", str(config), "--sites", "2", "--listen", f"127.0.0.1:{port}"),
+    )
     try:
         wait_for_port("127.0.0.1", port, coordinator, 120)
         deadline = time.monotonic() + 300
@@ -385,9 +382,8 @@ def test_federated_site_with_another_ca_cannot_join_a_tls_coordinator(
     """TLS is verified, not only offered: a site that trusts another CA never connects, and the
     coordinator gives up after --site-timeout with what happened."""
     import signal
-    import subprocess
 
-    from _configs import BBC_TOPICS, TUNEFORGE, cli_env
+    from _configs import BBC_TOPICS, cli_env
 
     from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
@@ -407,14 +403,7 @@ def test_federated_site_with_another_ca_cannot_join_a_tls_coordinator(
     env = cli_env({"TMPDIR": str(scratch)})
 
     def start(log_name: str, *args: str) -> subprocess.Popen:
-        with (tmp_path / log_name).open("w") as log:
-            return subprocess.Popen(
-                [str(TUNEFORGE), "federate", *args],
-                cwd=tmp_path,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return _federate_in_background(tmp_path / log_name, tmp_path, env, *args)
 
     coordinator = start(
         "coordinator.log",

@@ -18,7 +18,7 @@ from tuneforge.compress.methods import (
 )
 from tuneforge.compress.report import plot_pareto, tradeoff_markdown, tradeoff_rows
 from tuneforge.compress.run import Variant, compress_run, default_output_dir, measure_original
-from tuneforge.console import counted_progress
+from tuneforge.console import CountedProgress
 from tuneforge.errors import TuneforgeError
 from tuneforge.run import layout
 
@@ -83,7 +83,7 @@ def sweep_run(
     total = 1 + len(names) + len(chains)
     with (
         shared_onnx_exports(),
-        counted_progress("compression sweep", total, show_progress) as progress,
+        CountedProgress("compression sweep", total, show_progress) as progress,
     ):
         progress.note("measuring the original")
         original = measure_original(source, options)

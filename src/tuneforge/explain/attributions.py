@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.console import CountedProgress
 from tuneforge.errors import ExplainError
 from tuneforge.explain.model import ExplainModel
 from tuneforge.explain.words import EncodedText, word_scores
@@ -163,10 +164,8 @@ def explain_texts(
 ) -> list[dict[str, Any]]:
     """`explain_text` for each text, with a progress bar on the console when asked."""
     results = []
-    from tuneforge.console import counted_progress
-
     total = len(texts) * len(methods)
-    with counted_progress("explaining", total, show_progress, transient=True) as bar:
+    with CountedProgress("explaining", total, show_progress, transient=True) as bar:
         for text in texts:
             results.append(explain_text(model, text, methods, target, settings))
             bar.advance(len(methods))

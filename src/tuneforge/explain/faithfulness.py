@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.console import CountedProgress
 from tuneforge.explain.model import ExplainModel
 from tuneforge.explain.words import EncodedText
 
@@ -188,7 +189,6 @@ def evaluate_faithfulness(
         on_partial: called with the report of the texts scored so far every `partial_every`
             texts, so that a long measurement stopped midway keeps what it measured.
     """
-    from tuneforge.console import counted_progress
     from tuneforge.explain.attributions import ExplainSettings, explain_with
 
     settings = settings or ExplainSettings()
@@ -201,7 +201,7 @@ def evaluate_faithfulness(
         return result
 
     total = len(texts) * len(methods)
-    with counted_progress("faithfulness", total, show_progress, transient=True) as bar:
+    with CountedProgress("faithfulness", total, show_progress, transient=True) as bar:
         for index, text in enumerate(texts):
             encoded = model.encode(text)
             if not encoded.word_spans:

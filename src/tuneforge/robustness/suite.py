@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tuneforge.console import CountedProgress
 from tuneforge.errors import ConfigError, RunError
 from tuneforge.robustness.attacks import (
     ATTACK_VERSIONS,
@@ -130,12 +131,11 @@ def _attack_all(
     show_progress: bool,
 ) -> list[dict[str, Any] | None]:
     """One result per example: None where the model was already wrong (nothing to attack)."""
-    from tuneforge.console import counted_progress
     from tuneforge.data.noise import word_spans, words_to_change
 
     attack = ATTACKS[attack_name]()
     results: list[dict[str, Any] | None] = []
-    with counted_progress(attack_name, int(correct.sum()), show_progress) as bar:
+    with CountedProgress(attack_name, int(correct.sum()), show_progress) as bar:
         for index, text in enumerate(texts):
             if not correct[index]:
                 results.append(None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuneforge.console import CountedProgress
 from tuneforge.privacy.audit.membership import MembershipPool, shadow_data
 
 if TYPE_CHECKING:
@@ -37,12 +38,11 @@ def train_shadows(
 
     Nothing is written: `pipeline.fine_tune` is the in-memory stage.
     """
-    from tuneforge.console import counted_progress
     from tuneforge.pipeline import build_model, evaluate_model, fine_tune
 
     task = data.task
     confidences = []
-    with counted_progress("shadow models", len(keep), show_progress) as bar:
+    with CountedProgress("shadow models", len(keep), show_progress) as bar:
         for index, kept in enumerate(keep):
             recipe = shadow_config(config, index, epochs)
             seen = shadow_data(data, pool, kept)
