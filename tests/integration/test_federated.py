@@ -8,6 +8,8 @@ import importlib.util
 import json
 import os
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,54 @@ def _federate_in_background(
         )
 
 
+@dataclass(frozen=True)
+class _OneSiteFederation:
+    """A one-round federation config, one site's data file, a free port and a way to start
+    `tuneforge federate ...` with its log under tmp_path."""
+
+    config: Path
+    site_file: Path
+    port: int
+    start: Callable[..., subprocess.Popen]
+
+    def coordinate(self, *options: str) -> subprocess.Popen:
+        """The coordinator for one site, giving up 20 s after it starts waiting."""
+        return self.start(
+            "coordinator.log",
+            *("coordinate", str(self.config), "--sites", "1", "--site-timeout", "20"),
+            *("--listen", f"127.0.0.1:{self.port}", *options),
+        )
+
+    def serve_site(self, log_name: str, *options: str) -> subprocess.Popen:
+        """A site serving the site file to that coordinator."""
+        return self.start(
+            log_name,
+            *("serve-site", str(self.config), "--superlink", f"127.0.0.1:{self.port}"),
+            *("--data", str(self.site_file), *options),
+        )
+
+
+def _one_site_federation(tmp_path: Path, bbc_news_dir: Path) -> _OneSiteFederation:
+    from _configs import BBC_TOPICS, cli_env
+
+    from tuneforge._net import free_port
+
+    site_file = write_bbc_csv(tmp_path / "site.csv", bbc_news_dir, per_topic=8)
+    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=8)
+    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
+    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1}
+    config = write_yaml(tmp_path / "fed.yaml", raw)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = cli_env({"TMPDIR": str(scratch)})
+
+    def start(log_name: str, *args: str) -> subprocess.Popen:
+        return _federate_in_background(tmp_path / log_name, tmp_path, env, *args)
+
+    return _OneSiteFederation(config, site_file, free_port(), start)
+
+
 def _flower_processes_under(folder: Path) -> list[str]:
     """Live Flower processes whose FLWR_HOME lies under `folder`."""
     found = []
@@ -182,7 +232,7 @@ def _flower_processes_under(folder: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("secure", "tls"),
     [(False, False), (True, False), (False, True)],
-    ids=["fedavg", "secagg+", "tls"],
+    ids=["fedavg", "secagg+", "tls+site-keys"],
 )
 def test_federated_deployment_two_sites_one_round_leaves_no_process(
     tmp_path: Path, bbc_news_dir: Path, secure: bool, tls: bool
@@ -193,6 +243,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
 
     from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
+    from tuneforge.federated.site_keys import write_site_key
     from tuneforge.federated.tls import write_certificates
     from tuneforge.predict import load_predictor
 
@@ -220,15 +271,22 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     # Each site has 32 training rows (8 articles of 5 topics, 80% train).
     secure_options = ["--max-site-rows", "40"] if secure else []
     coordinator_tls: list[str] = []
-    site_tls: list[str] = []
+    site_tls: dict[str, list[str]] = {path.stem: [] for path in site_files}
     if tls:
+        # TLS, and only the two sites whose public keys the coordinator registers may join.
         files = write_certificates(tmp_path / "certs", ["127.0.0.1"])
         coordinator_tls = [
             *("--ssl-ca-certfile", str(files["ca.crt"])),
             *("--ssl-certfile", str(files["server.pem"])),
             *("--ssl-keyfile", str(files["server.key"])),
         ]
-        site_tls = ["--root-certificates", str(files["ca.crt"])]
+        for name in site_tls:
+            private, public = write_site_key(tmp_path / f"keys-{name}", name)
+            coordinator_tls += ["--site-key", str(public)]
+            site_tls[name] = [
+                *("--root-certificates", str(files["ca.crt"])),
+                *("--site-key", str(private)),
+            ]
     coordinator = start(
         "coordinator",
         "coordinate",
@@ -253,7 +311,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
                     address,
                     "--data",
                     str(path),
-                    *site_tls,
+                    *site_tls[path.stem],
                 )
             )
         coordinator.wait(timeout=900)
@@ -284,6 +342,7 @@ def test_federated_deployment_two_sites_one_round_leaves_no_process(
     assert ("Secure aggregation: SecAgg+" in card) is secure
     coordinator_output = (logs / "coordinator.log").read_text()
     assert ("(TLS)" in coordinator_output) is tls
+    assert ("2 site key(s) registered: a, b; no other site can join" in coordinator_output) is tls
     assert ("(plain text)" in coordinator_output) is not tls
     assert (run_dir / "metrics.json").is_file()
     predictor = load_predictor(run_dir)
@@ -383,43 +442,20 @@ def test_federated_site_with_another_ca_cannot_join_a_tls_coordinator(
     coordinator gives up after --site-timeout with what happened."""
     import signal
 
-    from _configs import BBC_TOPICS, cli_env
-
-    from tuneforge._net import free_port
     from tuneforge.federated.processes import wait_for_port
     from tuneforge.federated.tls import write_certificates
 
     ours = write_certificates(tmp_path / "ours", ["127.0.0.1"])
     theirs = write_certificates(tmp_path / "theirs", ["127.0.0.1"])
-    site_file = write_bbc_csv(tmp_path / "a.csv", bbc_news_dir, per_topic=8)
-    evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=8)
-    raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
-    raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
-    raw["federated"] = {"rounds": 1, "local_epochs": 1}
-    config = write_yaml(tmp_path / "fed.yaml", raw)
-    port = free_port()
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    env = cli_env({"TMPDIR": str(scratch)})
-
-    def start(log_name: str, *args: str) -> subprocess.Popen:
-        return _federate_in_background(tmp_path / log_name, tmp_path, env, *args)
-
-    coordinator = start(
-        "coordinator.log",
-        *("coordinate", str(config), "--sites", "1", "--site-timeout", "20"),
-        *("--listen", f"127.0.0.1:{port}"),
+    federation = _one_site_federation(tmp_path, bbc_news_dir)
+    coordinator = federation.coordinate(
         *("--ssl-ca-certfile", str(ours["ca.crt"]), "--ssl-certfile", str(ours["server.pem"])),
         *("--ssl-keyfile", str(ours["server.key"])),
     )
     site = None
     try:
-        wait_for_port("127.0.0.1", port, coordinator, 120)
-        site = start(
-            "site.log",
-            *("serve-site", str(config), "--superlink", f"127.0.0.1:{port}"),
-            *("--data", str(site_file), "--root-certificates", str(theirs["ca.crt"])),
-        )
+        wait_for_port("127.0.0.1", federation.port, coordinator, 120)
+        site = federation.serve_site("site.log", "--root-certificates", str(theirs["ca.crt"]))
         coordinator.wait(timeout=300)
     finally:
         for process in (coordinator, site):
@@ -428,6 +464,54 @@ def test_federated_site_with_another_ca_cannot_join_a_tls_coordinator(
                 process.wait(timeout=120)
 
     output = (tmp_path / "coordinator.log").read_text()
+    assert coordinator.returncode not in (0, None), output[-3000:]
+    assert "only 0 of 1 site(s) connected in 20 s" in output, output[-3000:]
+    assert not (tmp_path / "runs" / "run" / "metrics.json").exists()
+    assert _flower_processes_under(tmp_path) == []
+
+
+def test_federated_site_without_a_registered_key_cannot_join(
+    tmp_path: Path, bbc_news_dir: Path
+) -> None:
+    """With site keys, TLS and the CA certificate are not enough: a site whose key the
+    coordinator did not register, and a site with no key, never join; the coordinator gives up
+    after --site-timeout."""
+    import signal
+
+    from tuneforge.federated.processes import wait_for_port
+    from tuneforge.federated.site_keys import write_site_key
+    from tuneforge.federated.tls import write_certificates
+
+    files = write_certificates(tmp_path / "certs", ["127.0.0.1"])
+    _, registered = write_site_key(tmp_path / "registered", "a")
+    stranger, _ = write_site_key(tmp_path / "stranger", "b")
+    federation = _one_site_federation(tmp_path, bbc_news_dir)
+    coordinator = federation.coordinate(
+        *("--site-key", str(registered)),
+        *("--ssl-ca-certfile", str(files["ca.crt"]), "--ssl-certfile", str(files["server.pem"])),
+        *("--ssl-keyfile", str(files["server.key"])),
+    )
+    sites: list[subprocess.Popen] = []
+    try:
+        wait_for_port("127.0.0.1", federation.port, coordinator, 120)
+        ca = ("--root-certificates", str(files["ca.crt"]))
+        sites.append(federation.serve_site("stranger.log", *ca, "--site-key", str(stranger)))
+        sites.append(federation.serve_site("keyless.log", *ca, "--name", "keyless"))
+        coordinator.wait(timeout=300)
+    finally:
+        for process in (coordinator, *sites):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=120)
+
+    output = (tmp_path / "coordinator.log").read_text()
+    # Each site stops and says why, in words rather than Flower's exit codes.
+    assert [site.returncode for site in sites] == [2, 2]
+    stranger_output = " ".join((tmp_path / "stranger.log").read_text().split())
+    assert "the coordinator refused this site's key" in stranger_output, stranger_output
+    keyless_output = " ".join((tmp_path / "keyless.log").read_text().split())
+    assert "the coordinator admits registered sites only" in keyless_output, keyless_output
+    assert "1 site key(s) registered: a; no other site can join" in output, output[-3000:]
     assert coordinator.returncode not in (0, None), output[-3000:]
     assert "only 0 of 1 site(s) connected in 20 s" in output, output[-3000:]
     assert not (tmp_path / "runs" / "run" / "metrics.json").exists()

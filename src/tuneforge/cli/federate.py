@@ -88,6 +88,13 @@ def federate_coordinate(
         bool,
         typer.Option(help="Plain text, no TLS (needed for a non-loopback --listen without TLS)."),
     ] = False,
+    site_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Admit only sites holding these keys: a site's public key (.pub) or a folder "
+            "of them (repeatable; needs TLS). Sites make theirs with `federate site-key`."
+        ),
+    ] = None,
 ) -> None:
     """Coordinate real sites (Flower's deployment runtime): start a SuperLink, run the rounds
     over the sites that `serve-site` connects, and save the global model as a run folder. The
@@ -108,6 +115,7 @@ def federate_coordinate(
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         insecure=insecure,
+        site_keys=site_key,
     )
     console.print(f"Federated run saved to {result.run_dir}")
 
@@ -131,6 +139,13 @@ def federate_serve_site(
             help="Plain text, no TLS (needed for a non-loopback --superlink without TLS)."
         ),
     ] = False,
+    site_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="This site's private key, for a coordinator that admits registered sites "
+            "only (`federate site-key` makes the pair; the coordinator gets the .pub file)."
+        ),
+    ] = None,
 ) -> None:
     """Serve one real site: prepare its data file with the config's data section and label set
     and train on it in the coordinator's rounds, until stopped (Ctrl-C or SIGTERM)."""
@@ -145,6 +160,7 @@ def federate_serve_site(
         name=name,
         root_certificates=root_certificates,
         insecure=insecure,
+        site_key=site_key,
     )
 
 
@@ -170,4 +186,22 @@ def federate_certificates(
         f"each site: tuneforge federate serve-site CONFIG --superlink {host[0]}:9092 "
         f"--root-certificates ca.crt --data FILE   (copy {paths['ca.crt']} there; "
         f"{paths['ca.key']} signs certificates: keep it off the network)"
+    )
+
+
+@federate_app.command("site-key")
+def federate_site_key(
+    out: Annotated[Path, typer.Option(help="Folder for the key pair.")],
+    name: Annotated[str, typer.Option(help="The site's name: the files are NAME and NAME.pub.")],
+) -> None:
+    """Make this site's key pair for a coordinator that admits registered sites only: NAME
+    stays here (serve-site --site-key), NAME.pub goes to the coordinator (coordinate
+    --site-key)."""
+    from tuneforge.federated.site_keys import write_site_key
+
+    private, public = write_site_key(out, name)
+    console.print(
+        f"this site: tuneforge federate serve-site CONFIG ... --site-key {private}   "
+        f"(keep it here)\ncoordinator: tuneforge federate coordinate CONFIG ... --site-key "
+        f"{public.name}   (send it {public})"
     )

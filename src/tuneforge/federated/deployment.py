@@ -23,6 +23,7 @@ from tuneforge.console import console
 from tuneforge.errors import ConfigError, DataError, RunError
 from tuneforge.federated.report import REPORT_FILE, site_origin
 from tuneforge.federated.run import FederatedResult
+from tuneforge.federated.site_keys import SiteKey, check_site_private_key, public_site_keys
 from tuneforge.federated.tls import coordinator_tls, site_tls
 from tuneforge.run import layout
 
@@ -51,6 +52,7 @@ def coordinate(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     insecure: bool = False,
+    site_keys: list[Path] | None = None,
 ) -> FederatedResult:
     """Run config.federated.rounds rounds over `sites` (default federated.sites) real sites
     (SuperNodes started with `serve-site`) through a SuperLink listening on `address`, and save
@@ -59,11 +61,15 @@ def coordinate(
     With federated.secure_aggregation, `max_site_rows` bounds every site's training rows
     (SecAgg+ quantises each site's weight as a share of it). The SuperLink speaks TLS with the
     three `ssl_*` files (tls.py); plain text only on a loopback address or with `insecure`.
+    With `site_keys` (public keys, or folders of them; site_keys.py) only the sites holding
+    one of their private keys may join.
 
     Raises:
         ConfigError: bad address or site count, bad or missing TLS files, plain text on the
-            network without `insecure`, the federated extra missing.
-        RunError: the run ended without a global model (its log says why).
+            network without `insecure`, bad site keys, site keys without TLS or fewer than
+            the sites, the federated extra missing.
+        RunError: a site key could not be registered, or the run ended without a global
+            model (its log says why).
     """
     from tuneforge.federated.processes import (
         check_port_free,
@@ -81,6 +87,7 @@ def coordinate(
     sites = config.federated.sites if sites is None else sites
     if sites < 1:
         raise ConfigError(f"--sites must be at least 1, not {sites}")
+    registered = _site_keys_for(site_keys or [], sites, tls is not None)
     check_port_free(host, port, "--listen")
     run_dir = config.run_dir(default_run_name).resolve()
     layout.prepare_run_dir(run_dir, config, resume=False, overwrite=overwrite)
@@ -99,7 +106,7 @@ def coordinate(
         client_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         if tls is not None:
             client_host = tls.connect_host(client_host)
-        _write_connection(home, f"{client_host}:{port}", tls.ca_certfile if tls else None)
+        _write_connection(home, join_address(client_host, port), tls.ca_certfile if tls else None)
         superlink = [
             flower_command("flower-superlink"),
             *(tls.superlink_arguments() if tls else ["--insecure"]),
@@ -109,12 +116,23 @@ def coordinate(
             str(port),
             # The app's dependencies are tuneforge's own, installed here: no `uv sync`.
             "--disable-runtime-dependency-installation",
+            *(["--enable-supernode-auth"] if registered else []),
         ]
         with stop_on_sigterm(), flower_process(superlink, home / SUPERLINK_LOG) as process:
             wait_for_port(client_host, port, process, _START_TIMEOUT)
+            for key in registered:
+                _register_site_key(key)
+            if registered:
+                console.print(
+                    f"{len(registered)} site key(s) registered: "
+                    f"{', '.join(key.name for key in registered)}; no other site can join"
+                )
             site_option = "--root-certificates CA_CERT" if tls else "--insecure"
+            if registered:
+                site_option += " --site-key PRIVATE_KEY"
             console.print(
-                f"SuperLink on {host}:{port} ({'TLS' if tls else 'plain text'}); waiting for "
+                f"SuperLink on {join_address(host, port)} ({'TLS' if tls else 'plain text'}); "
+                f"waiting for "
                 f"{sites} site(s): tuneforge federate serve-site CONFIG --superlink HOST:{port} "
                 f"{site_option} --data FILE"
             )
@@ -209,16 +227,19 @@ def serve_site(
     name: str | None = None,
     root_certificates: Path | None = None,
     insecure: bool = False,
+    site_key: Path | None = None,
 ) -> None:
     """Prepare this site's data file like a federation's site (the config's cleaning,
     anonymisation and label set) and serve it to the coordinator's SuperLink with a SuperNode,
     until interrupted (Ctrl-C, SIGTERM); the SuperNode and its helpers are stopped then. The
     SuperLink is verified against `root_certificates` (TLS); plain text only on a loopback
-    address or with `insecure`.
+    address or with `insecure`. `site_key` is the site's private key, for a coordinator that
+    admits registered sites only (site_keys.py).
 
     Raises:
         ConfigError: a label outside data.labels, no data.labels, a bad address, a bad CA
-            certificate, plain text on the network without `insecure`.
+            certificate or site key, a site key without TLS, plain text on the network
+            without `insecure`.
         DataError: the data file is missing or unusable.
         RunError: the SuperNode stopped by itself.
     """
@@ -230,6 +251,10 @@ def serve_site(
     require_flower()
     host, _ = parse_address(superlink, "--superlink")
     root = site_tls(host, root_certificates, insecure)
+    if site_key is not None:
+        if root is None:
+            raise ConfigError(_SITE_KEYS_NEED_TLS.format(side="--root-certificates"))
+        site_key = check_site_private_key(site_key)
     site_config = site_run_config(config, data)
     name = name or data.name
     site = deployed_site(site_config, name)
@@ -254,6 +279,7 @@ def serve_site(
             str(free_port()),
             "--node-config",
             node_config,
+            *(["--auth-supernode-private-key", str(site_key)] if site_key else []),
         ]
         with (
             flower_environment(folder),
@@ -267,10 +293,27 @@ def serve_site(
             except KeyboardInterrupt:
                 console.print(f"site {name} stopped")
                 return
+            log = _tail(folder / "supernode.log")
             raise RunError(
-                f"flower-supernode exited with status {process.returncode}:\n"
-                + _tail(folder / "supernode.log")
+                _refusal_reason(log, site_key)
+                or f"flower-supernode exited with status {process.returncode}:\n{log}"
             )
+
+
+def _refusal_reason(log: str, site_key: Path | None) -> str | None:
+    """What a SuperNode's refusal by a coordinator with site keys means for this site (Flower
+    logs it as a numbered code), or None for any other failure."""
+    if "[code: 2001]" in log:  # a SuperNode without a key, at a SuperLink that wants one
+        return (
+            "the coordinator admits registered sites only: make a key pair with `tuneforge "
+            "federate site-key`, send the coordinator the .pub file and give --site-key"
+        )
+    if "[code: 2004]" in log and site_key is not None:  # a key the SuperLink does not know
+        return (
+            f"the coordinator refused this site's key ({site_key}): it has not registered "
+            "its public key (coordinate --site-key NAME.pub)"
+        )
+    return None
 
 
 def site_run_config(config: RunConfig, data: Path) -> RunConfig:
@@ -288,6 +331,47 @@ def site_run_config(config: RunConfig, data: Path) -> RunConfig:
     site_config.data.validation_source = None
     site_config.data.test_source = None
     return site_config
+
+
+_SITE_KEYS_NEED_TLS = (
+    "--site-key needs TLS ({side}): a site's signature proves who it is, but without TLS "
+    "its updates and the global model would still cross the network readable"
+)
+
+
+def _site_keys_for(paths: list[Path], sites: int, tls: bool) -> list[SiteKey]:
+    """The coordinator's site keys, checked against its TLS and site count."""
+    if not paths:
+        return []
+    if not tls:
+        raise ConfigError(
+            _SITE_KEYS_NEED_TLS.format(side="--ssl-ca-certfile, --ssl-certfile, --ssl-keyfile")
+        )
+    keys = public_site_keys(paths)
+    if len(keys) < sites:
+        raise ConfigError(
+            f"--sites {sites} but only {len(keys)} site key(s) given: only sites holding a "
+            "registered key can join"
+        )
+    return keys
+
+
+def _register_site_key(key: SiteKey) -> None:
+    """Register a site's public key with the running SuperLink (Flower's Control API)."""
+    from tuneforge.federated.processes import flower_command
+
+    result = subprocess.run(
+        [flower_command("flwr"), "supernode", "register", str(key.path), CONNECTION],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RunError(
+            f"the SuperLink refused site key {key.path} (flwr supernode register exited with "
+            f"{result.returncode}):\n{(result.stdout + result.stderr)[-2000:]}"
+        )
 
 
 def _check_secure_aggregation(config: RunConfig, max_site_rows: int | None) -> None:
@@ -311,6 +395,11 @@ def parse_address(address: str, option: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{option} {address}: expected HOST:PORT, e.g. 127.0.0.1:9092")
     return host.strip("[]"), int(port)
+
+
+def join_address(host: str, port: int) -> str:
+    """HOST:PORT as gRPC reads it: an IPv6 address in brackets ([::1]:9092)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def write_flower_app(folder: Path, run_config: dict[str, Any]) -> Path:

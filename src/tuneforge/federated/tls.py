@@ -245,10 +245,10 @@ def write_certificates(folder: Path, hosts: list[str], days: int = 365) -> dict[
 
     folder.mkdir(parents=True, exist_ok=True)
     pem = serialization.Encoding.PEM
-    _write(paths[CA_CERT], ca_cert.public_bytes(pem), private=False)
-    _write(paths[SERVER_CERT], server_cert.public_bytes(pem), private=False)
+    write_new_file(paths[CA_CERT], ca_cert.public_bytes(pem), private=False)
+    write_new_file(paths[SERVER_CERT], server_cert.public_bytes(pem), private=False)
     for name, key in ((CA_KEY, ca_key), (SERVER_KEY, server_key)):
-        _write(
+        write_new_file(
             paths[name],
             key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
             private=True,
@@ -256,7 +256,8 @@ def write_certificates(folder: Path, hosts: list[str], days: int = 365) -> dict[
     return paths
 
 
-def _write(path: Path, data: bytes, private: bool) -> None:
+def write_new_file(path: Path, data: bytes, private: bool) -> None:
+    """Write `data` to a file that must not exist yet, owner-only when `private`."""
     # A private key is created owner-only from the start, never readable by others in between.
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     with os.fdopen(descriptor, "wb") as handle:

@@ -242,3 +242,22 @@ def test_deployment_coordinate_refuses_plain_text_on_the_network(
     assert "or --insecure to accept plain text" in " ".join((out + err).split())
     assert not (tmp_path / "runs").exists()  # refused before any run folder or process
     assert psutil.Process().children(recursive=True) == before
+
+
+@needs_flower
+def test_deployment_coordinate_refuses_site_keys_without_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuneforge.federated.site_keys import write_site_key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "300")
+    config = _site_config(tmp_path, list(BBC_TOPICS))
+    _, public = write_site_key(tmp_path, "a")
+    code, out, err = invoke(
+        monkeypatch,
+        capsys,
+        *("federate", "coordinate", str(config), "--sites", "1", "--site-key", str(public)),
+    )
+    assert_user_error(code, out, err, "--site-key needs TLS")
+    assert not (tmp_path / "runs").exists()
