@@ -268,7 +268,7 @@ def fine_tune(
             scored.logits, validation_records, data.names, metadata, config
         )
         validation = _rescored(scored, task, data, metadata, config)
-    privacy = private.plan.report(state.global_step) if private is not None else None
+    privacy = private.report(state.global_step) if private is not None else None
     return FitResult(model, state, validation, metadata, precision, weighting, privacy)
 
 

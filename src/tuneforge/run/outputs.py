@@ -259,11 +259,21 @@ def _privacy_section(privacy: dict[str, Any] | None) -> str:
 - Trained with DP-SGD (Opacus): **(epsilon = {privacy["epsilon"]:.2f}, delta = {privacy["delta"]:.2g})**
   by the {privacy["accountant"].upper()} accountant, for {privacy["steps"]} steps with noise
   multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}{grouped}
-  and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}
+  and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}{_clipping_line(privacy)}
 - What it protects: any one training row changes the trained weights' distribution by at most
   that much. It does not protect text that repeats across many rows, the base model's own
   training data, or inputs sent to the model once it serves.
 """
+
+
+def _clipping_line(privacy: dict[str, Any]) -> str:
+    norms = privacy.get("gradient_norms")
+    if not norms:
+        return ""
+    return (
+        f"\n- Clipping cut {norms['clipped_fraction']:.0%} of {norms['examples']} per-example "
+        f"gradients (norm median {norms['median']:.3g}, 90th percentile {norms['p90']:.3g})."
+    )
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:

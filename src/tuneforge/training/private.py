@@ -33,6 +33,7 @@ import torch
 from tuneforge.console import console
 from tuneforge.errors import ConfigError
 from tuneforge.inference import MODEL_INPUTS
+from tuneforge.training.gradient_norms import GradientNorms, describe
 from tuneforge.training.sampling import epoch_generator
 
 if TYPE_CHECKING:
@@ -303,6 +304,7 @@ class PrivateTraining:
         self._pieces = _PieceSize()
         self._samples: _SamplesInFp32 | None = None
         self._pre_hooks: list[Any] = []
+        self.gradient_norms = GradientNorms()
 
     def training_config(self, training: TrainingConfig) -> TrainingConfig:
         """The loop's settings under DP: one logical batch per optimizer step, no global
@@ -343,14 +345,14 @@ class PrivateTraining:
             settings: dict[str, Any] = {}
             if ghost:
                 optimizer_class = opacus.optimizers.DPOptimizerFastGradientClipping
-            elif self.plan.group_clips is not None:
-                optimizer_class = _group_clipping_optimizer()
-                settings = {
-                    "clips": self.plan.group_clips,
-                    "head": _task_head_parameters(model),
-                }
             else:
-                optimizer_class = opacus.optimizers.DPOptimizer
+                optimizer_class = _clipping_optimizer()
+                grouped = self.plan.group_clips is not None
+                settings = {
+                    "clips": self.plan.group_clips or (self.plan.max_grad_norm,),
+                    "head": _task_head_parameters(model) if grouped else set(),
+                    "record": self.gradient_norms.add,
+                }
             self._optimizer = optimizer_class(
                 base(model, config),
                 noise_multiplier=self.plan.noise_multiplier,
@@ -446,7 +448,9 @@ class PrivateTraining:
             # gradients and every layer's gradient (measured up to 0.47% over the clip on
             # single examples); clipping 1.6% short keeps each example within the clip.
             clip *= 1 - GHOST_REDUCED_PRECISION_MARGIN
-        factor = (clip / (norm + 1e-6)).clamp(max=1.0) * rows
+        factor = (clip / (norm + 1e-6)).clamp(max=1.0)
+        self.gradient_norms.add(norm, factor < 1)
+        factor = factor * rows
         for parameter in self._optimizer.params:
             parameter._norm_sample = None
             parameter.grad = None  # the first pass's unclipped sum
@@ -501,15 +505,29 @@ class PrivateTraining:
                 "stops there.[/]"
             )
 
+    def report(self, steps: int) -> dict[str, Any]:
+        """The plan's `privacy` block with what clipping did over the steps this process ran
+        (`gradient_norms`: share clipped, median and 90th-percentile norm; None before any)."""
+        return {**self.plan.report(steps), "gradient_norms": self.gradient_norms.overall()}
+
     def _record_epsilon(self, context: StepContext) -> None:
-        """The epsilon spent so far, in the evaluation's history row and on the console."""
+        """The epsilon spent so far and what clipping did since the last evaluation, in the
+        evaluation's history row and on the console."""
         steps = context.state.global_step
         epsilon = self.plan.epsilon(steps)
-        context.state.history[-1]["epsilon"] = round(epsilon, 4)
+        row = context.state.history[-1]
+        row["epsilon"] = round(epsilon, 4)
+        norms = self.gradient_norms.since_last()
+        if norms is not None:
+            row["clipped_fraction"] = norms["clipped_fraction"]
+            row["median_grad_norm"] = norms["median"]
         if self.announce:
             target = self.plan.target_epsilon
             budget = f" of {target:g}" if target is not None else ""
-            console.print(f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps")
+            clipping = f"; {describe(norms, self.plan.max_grad_norm)}" if norms else ""
+            console.print(
+                f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps{clipping}"
+            )
 
     def _reseed_noise(self, context: StepContext) -> None:
         self._noise.manual_seed(self.seed * 1_000_003 + context.state.global_step + 7)
@@ -572,28 +590,36 @@ def _task_head_parameters(model: torch.nn.Module) -> set[int]:
 
 
 @functools.cache
-def _group_clipping_optimizer() -> type:
-    """Opacus's DPOptimizer with each example's gradient clipped in two groups, the task head
-    and the rest, each to its own norm (`clips`, whose squares sum to max_grad_norm's, so the
-    noise, scaled to max_grad_norm, covers the whole). Opacus clips all parameters as one or
-    each tensor alone (per-layer clipping, where every LoRA matrix would need its own share,
-    and an A matrix gets no gradient until its B leaves zero); a group of tensors is this
-    subclass's one change: `clip_and_accumulate`."""
+def _clipping_optimizer() -> type:
+    """Opacus's DPOptimizer, clipping each example's gradient as one (`clips` of one norm,
+    Opacus's own rule) or in two groups, the task head and the rest, each to its own norm
+    (`clips` of two, whose squares sum to max_grad_norm's, so the noise, scaled to
+    max_grad_norm, covers the whole), and handing each example's norm and whether it was cut to
+    `record`. Opacus clips all parameters as one or each tensor alone (per-layer clipping, where
+    every LoRA matrix would need its own share, and an A matrix gets no gradient until its B
+    leaves zero), and keeps no norms; `clip_and_accumulate` is this subclass's one change."""
     from opacus.optimizers import DPOptimizer
     from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
-    class GroupClippingDPOptimizer(DPOptimizer):
+    class ClippingDPOptimizer(DPOptimizer):
         def __init__(
-            self, optimizer: Any, *, clips: tuple[float, float], head: set[int], **kwargs: Any
+            self,
+            optimizer: Any,
+            *,
+            clips: tuple[float, ...],
+            head: set[int],
+            record: Callable[[torch.Tensor, torch.Tensor], None],
+            **kwargs: Any,
         ) -> None:
             super().__init__(optimizer, **kwargs)
             self.clips = clips
             self.head = head
+            self.record = record
 
         def clip_and_accumulate(self) -> None:
             params = self.params
             samples = self.grad_samples  # each parameter's, concatenated once
-            groups = [0 if id(p) in self.head else 1 for p in params]
+            groups = [0 if id(p) in self.head or len(self.clips) == 1 else 1 for p in params]
             rows = len(samples[0])
             squares = [torch.zeros(rows, device=samples[0].device) for _ in self.clips]
             for group, sample in zip(groups, samples, strict=True):
@@ -602,6 +628,10 @@ def _group_clipping_optimizer() -> type:
                 (clip / (total.sqrt() + 1e-6)).clamp(max=1.0)
                 for clip, total in zip(self.clips, squares, strict=True)
             ]
+            self.record(
+                torch.stack(squares).sum(dim=0).sqrt(),
+                torch.stack(factors).lt(1).any(dim=0),
+            )
             for p, group, sample in zip(params, groups, samples, strict=True):
                 _check_processed_flag(p.grad_sample)
                 sample = sample.to(p.dtype)
@@ -609,7 +639,7 @@ def _group_clipping_optimizer() -> type:
                 p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
                 _mark_as_processed(p.grad_sample)
 
-    return GroupClippingDPOptimizer
+    return ClippingDPOptimizer
 
 
 class _SamplesInFp32:

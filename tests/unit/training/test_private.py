@@ -217,6 +217,13 @@ def test_private_lora_run_trains_and_reports_what_it_spent(tmp_path: Path) -> No
     assert privacy["clipping"] == "per_example"  # auto, for an adapter
     evaluations = [row for row in result.state.history if "epsilon" in row]
     assert evaluations and evaluations[-1]["epsilon"] == pytest.approx(privacy["epsilon"])
+    # What clipping did: every example of every Poisson batch measured, per evaluation and over
+    # the run (the Poisson batches hold about 20 of the rows each).
+    norms = privacy["gradient_norms"]
+    assert 0 < norms["examples"] <= 3 * len(data.splits.train)
+    assert 0 <= norms["clipped_fraction"] <= 1 and 0 < norms["median"] <= norms["p90"]
+    assert sum(1 for row in evaluations if "clipped_fraction" in row) >= 1
+    assert all(row["median_grad_norm"] > 0 for row in evaluations if "median_grad_norm" in row)
     # Opacus's hooks and per-example buffers are gone from the trained model.
     assert all(not hasattr(p, "grad_sample") for p in result.model.parameters())
     json.dumps(privacy)  # goes into metrics.json as is
@@ -292,9 +299,11 @@ def _summed_clipped_gradients(
     clipping: str,
     clip: float,
     head_clip_fraction: float | None = None,
+    norms: list[dict] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The clipped per-example gradients of a 5-row logical batch, summed over pieces of 2, as
-    the optimizer holds them before it adds the noise."""
+    the optimizer holds them before it adds the noise (and into `norms`, what clipping
+    recorded)."""
     from tuneforge.training.steps import MicroBatch
 
     training = TrainingConfig(batch_size=2)
@@ -326,6 +335,8 @@ def _summed_clipped_gradients(
         if p.requires_grad
     }
     private.detach()
+    if norms is not None:
+        norms.append(private.gradient_norms.overall())
     return sums
 
 
@@ -401,6 +412,59 @@ def test_each_clipped_example_stays_within_the_clip_under_bf16(
         lengths.append(float(torch.cat([g.double().flatten() for g in sums.values()]).norm()))
     assert max(lengths) <= clip * (1 + 2e-5), max(lengths) / clip
     assert min(lengths) >= clip * 0.95  # the clip bound, and not far under it
+
+
+@pytest.mark.parametrize("head_clip_fraction", [None, 0.3])
+def test_clipping_records_each_examples_norm_and_whether_it_was_cut(
+    minilm_path: Path, head_clip_fraction: float | None
+) -> None:
+    """Per-example and ghost clipping record the same norms; with the clip just above the
+    median norm, the 2 of 5 examples above it are the ones counted as cut."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    texts = ["a good film", "bad, slow and far too long", "fine", "dull", "a warm, funny story"]
+    batch = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([1, 0, 2, 0, 1])
+    recorded: list[dict] = []
+    for clipping in ("per_example", "ghost"):
+        model = _lora_one_layer(minilm_path)
+        _summed_clipped_gradients(model, batch, clipping, 1e6, norms=recorded)
+    per_example, ghost = recorded
+    assert per_example["examples"] == ghost["examples"] == 5
+    assert ghost["median"] == pytest.approx(per_example["median"], rel=1e-4)
+    assert ghost["p90"] == pytest.approx(per_example["p90"], rel=1e-4)
+    assert per_example["clipped_fraction"] == ghost["clipped_fraction"] == 0
+
+    clip = per_example["median"] * 1.001
+    recorded.clear()
+    _summed_clipped_gradients(
+        _lora_one_layer(minilm_path), batch, "per_example", clip, head_clip_fraction, recorded
+    )
+    if head_clip_fraction is None:
+        assert recorded[0]["clipped_fraction"] == pytest.approx(0.4)
+    else:  # a group's own clip cuts sooner: at least the two above the one clip
+        assert recorded[0]["clipped_fraction"] >= 0.4
+    assert recorded[0]["median"] == pytest.approx(per_example["median"], rel=1e-5)
+
+
+def test_gradient_norms_summarise_per_evaluation_and_over_the_run() -> None:
+    from tuneforge.training.gradient_norms import GradientNorms, describe
+
+    norms = GradientNorms()
+    assert norms.since_last() is None and norms.overall() is None
+    norms.add(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([False, True, True]))
+    norms.add(torch.tensor([]), torch.tensor([], dtype=torch.bool))  # an empty Poisson batch
+    first = norms.since_last()
+    assert first == {"clipped_fraction": 0.6667, "median": 2.0, "p90": 2.8, "examples": 3}
+    norms.add(torch.tensor([0.5]), torch.tensor([False]))
+    assert norms.since_last() == {"clipped_fraction": 0.0, "median": 0.5, "p90": 0.5, "examples": 1}
+    assert norms.since_last() is None
+    assert norms.overall()["examples"] == 4 and norms.overall()["clipped_fraction"] == 0.5
+    assert "67% of 3 examples clipped" in describe(first, 1.5)
+    assert "the clip cut nothing" not in describe(first, 1.5)
+    unclipped = {"clipped_fraction": 0.0, "median": 0.5, "p90": 0.5, "examples": 1}
+    assert "the clip cut nothing" in describe(unclipped, 10.0)
 
 
 def _lora_one_layer(minilm_path: Path) -> torch.nn.Module:
@@ -515,6 +579,7 @@ def test_private_full_run_clips_by_ghost_clipping_unasked_and_says_so(tmp_path: 
     after = dict(result.model.named_parameters())
     assert any(not torch.equal(after[name].detach(), value) for name, value in before.items())
     assert result.privacy is not None and result.privacy["clipping"] == "ghost"
+    assert result.privacy["gradient_norms"]["examples"] > 0
     assert result.privacy["steps"] == math.ceil(len(data.splits.train) / 20)
     leftovers = ("grad_sample", "_norm_sample", "summed_grad")
     assert all(not hasattr(p, name) for p in result.model.parameters() for name in leftovers)

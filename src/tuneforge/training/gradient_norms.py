@@ -1,0 +1,69 @@
+"""What per-example clipping did in a DP run: each example's gradient norm and whether the clip
+cut it.
+
+The clip norm is DP-SGD's main knob and the one a user cannot see: the noise is scaled to it,
+so a clip above every gradient adds noise for nothing, and the share of examples clipped says
+where the clip sits. Opacus computes the norms and drops them; the clipping paths hand them
+here (`add`), and the run reports them per evaluation (`since_last`) and over the whole run
+(`overall`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class GradientNorms:
+    """The per-example gradient norms of the steps this process ran, kept on their device
+    until read (no host sync per step)."""
+
+    def __init__(self) -> None:
+        self._norms: list[torch.Tensor] = []
+        self._clipped: list[torch.Tensor] = []
+        self._read = 0
+
+    def add(self, norms: torch.Tensor, clipped: torch.Tensor) -> None:
+        """One piece's norms (one per example) and whether each example's gradient was cut."""
+        if norms.numel():
+            self._norms.append(norms.detach().float().flatten())
+            self._clipped.append(clipped.detach().flatten())
+
+    def since_last(self) -> dict[str, Any] | None:
+        """The summary of the examples added since the last call; None if none were."""
+        start, self._read = self._read, len(self._norms)
+        return _summary(self._norms[start:], self._clipped[start:])
+
+    def overall(self) -> dict[str, Any] | None:
+        """The summary of every example added; None if none were."""
+        return _summary(self._norms, self._clipped)
+
+
+def _summary(norms: list[torch.Tensor], clipped: list[torch.Tensor]) -> dict[str, Any] | None:
+    if not norms:
+        return None
+    values = torch.cat(norms).cpu()
+    cut = torch.cat(clipped).cpu()
+    return {
+        "clipped_fraction": round(float(cut.float().mean()), 4),
+        "median": round(float(values.median()), 6),
+        "p90": round(float(values.quantile(0.9)), 6),
+        "examples": int(values.numel()),
+    }
+
+
+def describe(summary: dict[str, Any], clip: float) -> str:
+    """One line for the console: the share clipped and where the norms lie against the clip,
+    with a hint when the clip cut nothing."""
+    text = (
+        f"{summary['clipped_fraction']:.0%} of {summary['examples']} examples clipped "
+        f"(gradient norm median {summary['median']:.3g}, 90th percentile {summary['p90']:.3g}, "
+        f"clip {clip:g})"
+    )
+    if summary["clipped_fraction"] == 0:
+        text += (
+            "; the clip cut nothing, so the noise (scaled to the clip) is larger than it needs "
+            "to be: a privacy.max_grad_norm near these norms adds less"
+        )
+    return text
