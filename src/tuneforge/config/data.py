@@ -163,6 +163,10 @@ class DataConfig(Section):
     """The declared label set; rows with any other label are quarantined. Inferred when omitted."""
     encoding: str = "utf-8"
     """Text encoding of the input files."""
+    delimiter: str | None = Field(None, min_length=1, max_length=1)
+    """The field separator of CSV/TSV files. None: "," for .csv and tab for .tsv, unless the
+    header line splits into one column by it and into several by ";", "," , tab or "|" (a
+    spreadsheet saved with a semicolon, as European Excel does): then that one, said once."""
     validation_source: str | None = None
     """User-given validation file; when set, no validation split is cut from `source`."""
     test_source: str | None = None

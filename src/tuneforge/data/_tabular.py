@@ -13,10 +13,12 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuneforge.config import DataConfig
+from tuneforge.console import console
 from tuneforge.data._decode import read_text
-from tuneforge.data.quarantine import malformed_row_reason
+from tuneforge.data.quarantine import malformed_json_reason, malformed_row_reason
 from tuneforge.errors import DataError
 
 # Long articles exceed csv's default 128 KiB cell limit; 2**31 - 1 fits every platform's C long.
@@ -48,17 +50,23 @@ def check_column(path: Path, column: str, available: list[str], setting: str) ->
     )
 
 
+_DELIMITERS = (",", ";", "\t", "|")
+"""What a header line that does not split by the extension's delimiter is tried with."""
+
+
 def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]:
-    """Rows of a CSV or TSV file with a header line; the first data row is ``file:2``."""
-    reader = csv.reader(
-        io.StringIO(read_text(path, data.encoding), newline=""), delimiter=delimiter
-    )
-    header = next(reader, None)
-    while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)
+    """Rows of a CSV or TSV file with a header line; the first data row is ``file:2``.
+    `delimiter` is the extension's; data.delimiter overrides it, and without that a header
+    that does not split by it is tried with the other usual ones (`_DELIMITERS`)."""
+    text = read_text(path, data.encoding)
+    if data.delimiter is not None:
+        delimiter = data.delimiter
+    else:
+        delimiter = _sniffed_delimiter(path, text, delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = _header(reader)
     if header is None:
         raise DataError(f"{path} is empty. Point data.source at a file with a header and rows.")
-    header = [name.strip() for name in header]
     check_column(path, data.text_column, header, "data.text_column")
     check_column(path, data.label_column, header, "data.label_column")
     text_index, label_index = header.index(data.text_column), header.index(data.label_column)
@@ -78,34 +86,91 @@ def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]
     return rows
 
 
+def _header(reader: Any) -> list[str] | None:
+    """The first line with a non-blank cell, its names stripped; None for an empty file."""
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)
+    return None if header is None else [name.strip() for name in header]
+
+
+def _sniffed_delimiter(path: Path, text: str, expected: str) -> str:
+    """`expected`, unless the header splits into one column by it and into several by another
+    usual delimiter: then that one (the first of `_DELIMITERS` that does), said on stderr."""
+    first = _header(csv.reader(io.StringIO(text[:65536], newline=""), delimiter=expected))
+    if first is None or len(first) > 1:
+        return expected
+    for candidate in _DELIMITERS:
+        if candidate == expected:
+            continue
+        header = _header(csv.reader(io.StringIO(text[:65536], newline=""), delimiter=candidate))
+        if header is not None and len(header) > 1:
+            console.print(
+                f"{path}: the header splits into columns by {candidate!r}, not {expected!r}: "
+                f"reading it with {candidate!r} (data.delimiter sets it)"
+            )
+            return candidate
+    return expected
+
+
 def read_jsonl(path: Path, data: DataConfig) -> list[RawRow]:
-    """Rows of a JSON Lines file (one object per line; blank lines are skipped)."""
-    rows, fields = [], set()
+    """Rows of a JSON Lines file (one object per line; blank lines are skipped). A line that is
+    not a JSON object is kept as a malformed row (quarantined with its reason), unless no line
+    is: then the file is not JSON Lines. A column name with dots (``review.body``) reaches into
+    nested objects when no top-level field has that name."""
+    rows, fields, parsed = [], set(), 0
     # split("\n"), not splitlines(): JSON strings may hold U+2028, which splitlines breaks on.
     for number, line in enumerate(read_text(path, data.encoding).split("\n"), start=1):
         if not line.strip():
             continue
+        source = f"{path}:{number}"
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). Each line of "
-                "a .jsonl file must be one complete JSON object; fix or delete that line."
-            ) from exc
+            problem = malformed_json_reason(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            rows.append(RawRow(source, None, None, problem))
+            continue
         if not isinstance(entry, dict):
-            raise DataError(
-                f"{path}:{number}: expected a JSON object like "
-                f'{{"{data.text_column}": ..., "{data.label_column}": ...}}, '
-                f"got a {type(entry).__name__}. Fix or delete that line."
-            )
-        fields.update(entry)
-        rows.append(
-            RawRow(f"{path}:{number}", entry.get(data.text_column), entry.get(data.label_column))
+            problem = malformed_json_reason(f"a JSON {type(entry).__name__}, not an object")
+            rows.append(RawRow(source, None, None, problem))
+            continue
+        parsed += 1
+        fields.update(_field_paths(entry))
+        text, label = _field(entry, data.text_column), _field(entry, data.label_column)
+        rows.append(RawRow(source, text, label))
+    if rows and not parsed:
+        raise DataError(
+            f"{path}: no line is a JSON object ({rows[0].source}: {rows[0].problem}). Each line "
+            f'of a .jsonl file must be one object like {{"{data.text_column}": ..., '
+            f'"{data.label_column}": ...}}.'
         )
-    if rows:
+    if parsed:
         check_column(path, data.text_column, sorted(fields), "data.text_column")
         check_column(path, data.label_column, sorted(fields), "data.label_column")
     return rows
+
+
+def _field(entry: dict, name: str) -> object:
+    """entry[name], or for a dotted name the nested value it leads to; None when absent."""
+    if name in entry or "." not in name:
+        return entry.get(name)
+    value: object = entry
+    for part in name.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _field_paths(entry: dict, prefix: str = "") -> list[str]:
+    """Every field name of an object, nested ones also as dotted paths (``review.body``)."""
+    paths = []
+    for key, value in entry.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths.extend(_field_paths(value, f"{path}."))
+    return paths
 
 
 def read_parquet(path: Path, data: DataConfig) -> list[RawRow]:

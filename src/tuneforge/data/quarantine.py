@@ -64,6 +64,10 @@ def malformed_row_reason(fields: int, expected: int) -> str:
     )
 
 
+def malformed_json_reason(detail: str) -> str:
+    return f"malformed row: {detail}"
+
+
 def invalid_label_reason(value: object, expected: str) -> str:
     return f"invalid label: {value!r} is not {expected}"
 

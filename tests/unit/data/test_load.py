@@ -85,6 +85,25 @@ def test_load_csv_row_with_extra_fields_is_quarantined(tmp_path, make_config):
     assert quarantined[0].reason.startswith("malformed row: 3 fields where the header has 2")
 
 
+def test_load_csv_saved_with_semicolons_is_read_by_them(tmp_path, make_config, capsys):
+    """A spreadsheet saved with ";" (European Excel) has a header that does not split by ","."""
+    write(tmp_path / "d.csv", "text;label\nhello, world;greet\nbye;part\n")
+    records, quarantined = load_records("d.csv", make_config("d.csv"))
+    assert [(r.text, r.label) for r in records] == [("hello, world", "greet"), ("bye", "part")]
+    assert quarantined == []
+    assert "splits into columns by ';', not ','" in " ".join(capsys.readouterr().err.split())
+
+
+def test_load_csv_with_a_declared_delimiter(tmp_path, make_config):
+    write(tmp_path / "d.csv", "text|label\nhello; world, all|greet\n")
+    records, _ = load_records("d.csv", make_config("d.csv", delimiter="|"))
+    assert (records[0].text, records[0].label) == ("hello; world, all", "greet")
+    # A header that splits by the extension's delimiter is read by it, whatever else it holds.
+    write(tmp_path / "e.csv", "text,label\nhello; world,greet\n")
+    records, _ = load_records("e.csv", make_config("e.csv"))
+    assert (records[0].text, records[0].label) == ("hello; world", "greet")
+
+
 def test_load_tsv_reads_tab_separated_columns(tmp_path, make_config):
     write(tmp_path / "d.tsv", "text\tlabel\nhello, world\tgreet\n")
     records, _ = load_records("d.tsv", make_config("d.tsv"))
@@ -108,10 +127,38 @@ def test_load_jsonl_reads_objects_with_line_sources(tmp_path, make_config):
     ]
 
 
-def test_load_jsonl_bad_line_names_file_and_line(tmp_path, make_config):
-    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "b",\n')
-    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:2: not valid JSON"):
+def test_load_jsonl_bad_lines_are_quarantined_with_file_and_line(tmp_path, make_config):
+    path = write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "b",\n[1, 2]\n')
+    records, quarantined = load_records("d.jsonl", make_config("d.jsonl"))
+    assert [r.text for r in records] == ["a"]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:2", "malformed row: not valid JSON (Expecting property name enclosed in "
+         "double quotes at column 14)"),
+        (f"{path}:3", "malformed row: a JSON list, not an object"),
+    ]  # fmt: skip
+
+
+def test_load_jsonl_with_no_object_at_all_is_not_jsonl(tmp_path, make_config):
+    path = write(tmp_path / "d.jsonl", "text,label\nhello,greet\n")
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}: no line is a JSON object"):
         load_records("d.jsonl", make_config("d.jsonl"))
+
+
+def test_load_jsonl_dotted_column_reaches_into_nested_objects(tmp_path, make_config):
+    lines = [
+        {"review": {"body": "great"}, "meta": {"stars": 5}},
+        {"review": {"body": "awful"}, "meta": {"stars": 1}},
+        {"review": "not an object", "meta": {"stars": 3}},
+    ]
+    path = write(tmp_path / "d.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    config = make_config("d.jsonl", text_column="review.body", label_column="meta.stars")
+    records, quarantined = load_records("d.jsonl", config)
+    assert [(r.text, r.label) for r in records] == [("great", "5"), ("awful", "1")]
+    assert [(q.source, q.reason) for q in quarantined] == [(f"{path}:3", "empty text")]
+    with pytest.raises(
+        DataError, match=r"no column 'review\.text'.*Available columns: .*'review\.body'"
+    ):
+        load_records("d.jsonl", make_config("d.jsonl", text_column="review.text"))
 
 
 def test_load_jsonl_missing_field_everywhere_is_a_column_error(tmp_path, make_config):
