@@ -196,7 +196,7 @@ def predict(
     ] = None,
     input_path: InputOption = None,
     output: Annotated[
-        Path | None, typer.Option(help="Where to write predictions (CSV or JSONL).")
+        Path | None, typer.Option(help="Where to write predictions (CSV, TSV, JSONL or .xlsx).")
     ] = None,
     text_column: TextColumnOption = None,
 ) -> None:
@@ -212,7 +212,7 @@ def predict(
         return
     if output is None:
         raise TuneforgeError(
-            "--input needs --output FILE (.csv, .tsv or .jsonl) for the predictions."
+            "--input needs --output FILE (.csv, .tsv, .jsonl or .xlsx) for the predictions."
         )
     count = predict_file(run_dir, input_path, output, text_column)
     console.print(f"Wrote {count} predictions to {output}")

@@ -149,9 +149,9 @@ class DataConfig(Section):
     source: str = "builtin:bbc-news"
     """A file or folder (CSV, TSV, JSONL, Parquet, folder of <label>/*.txt, CoNLL), or a built-in
     dataset: builtin:bbc-news, builtin:wnut16. Relative paths are resolved against the config file."""
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "folder", "conll"] = "auto"
-    """File format; auto infers it from the extension (.csv, .tsv, .jsonl, .parquet, .conll/.txt for
-    token files, a directory for folder)."""
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "excel", "folder", "conll"] = "auto"
+    """File format; auto infers it from the extension (.csv, .tsv, .jsonl, .parquet, .xlsx/.xlsm
+    for excel, .conll/.txt for token files, a directory for folder)."""
     text_column: str = "text"
     """Column (or JSON field) holding the input text."""
     label_column: str = "label"
@@ -163,6 +163,8 @@ class DataConfig(Section):
     """The declared label set; rows with any other label are quarantined. Inferred when omitted."""
     encoding: str = "utf-8"
     """Text encoding of the input files."""
+    sheet: str | None = None
+    """The sheet of an Excel workbook to read; None: the first."""
     delimiter: str | None = Field(None, min_length=1, max_length=1)
     """The field separator of CSV/TSV files. None: "," for .csv and tab for .tsv, unless the
     header line splits into one column by it and into several by ";", "," , tab or "|" (a

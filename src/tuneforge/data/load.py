@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tuneforge.config import RunConfig
 from tuneforge.data._conll import read_conll
+from tuneforge.data._excel import read_excel
 from tuneforge.data._folder import read_folder
 from tuneforge.data._labels import parse_label
 from tuneforge.data._tabular import RawRow, read_delimited, read_jsonl, read_parquet
@@ -27,6 +28,8 @@ _EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
     ".conll": "conll",
     ".bio": "conll",
     ".iob": "conll",
@@ -99,10 +102,15 @@ def _locate(source: str, config: RunConfig, setting: str) -> tuple[Path, str]:
             "built-in dataset such as builtin:bbc-news."
         )
     fmt = config.data.format if config.data.format != "auto" else infer_format(path)
+    if fmt is None and path.suffix.lower() == ".xls":
+        raise DataError(
+            f"{path}: an Excel 97-2003 (.xls) workbook, which tuneforge does not read. Save it "
+            "as .xlsx (Excel Workbook) or CSV from the spreadsheet program."
+        )
     if fmt is None:
         raise DataError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}. Use .csv, .tsv, "
-            ".jsonl, .parquet, .conll or a folder, or set data.format explicitly."
+            ".jsonl, .parquet, .xlsx, .conll or a folder, or set data.format explicitly."
         )
     if (fmt == "folder") != path.is_dir():
         kind = "a folder" if path.is_dir() else "a file"
@@ -115,6 +123,8 @@ def _read_table(path: Path, fmt: str, config: RunConfig) -> list[RawRow]:
         return read_delimited(path, "," if fmt == "csv" else "\t", config.data)
     if fmt == "jsonl":
         return read_jsonl(path, config.data)
+    if fmt == "excel":
+        return read_excel(path, config.data)
     return read_parquet(path, config.data)
 
 

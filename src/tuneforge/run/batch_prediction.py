@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ def predict_file(
 
     suffix = output_path.suffix.lower()
     # Checked before any work: a typo in --output must not cost a whole prediction pass.
-    if suffix not in {".jsonl", ".ndjson", ".csv", ".tsv"}:
-        raise DataError(f"--output {output_path}: use a .csv, .tsv or .jsonl file name.")
+    if suffix not in {".jsonl", ".ndjson", ".csv", ".tsv", ".xlsx"}:
+        raise DataError(f"--output {output_path}: use a .csv, .tsv, .jsonl or .xlsx file name.")
     column = text_column or run_text_column(run_dir)
     frame = read_table(input_path)
     if column not in frame.columns:
@@ -40,6 +41,8 @@ def predict_file(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in {".jsonl", ".ndjson"}:
         result.to_json(output_path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".xlsx":
+        result.to_excel(output_path, index=False, engine="openpyxl")
     else:
         result.to_csv(output_path, index=False, sep="\t" if suffix == ".tsv" else ",")
     return len(predictions)
@@ -71,9 +74,11 @@ def read_table(path: Path) -> Any:
             return pd.read_csv(
                 path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
             )
-    except (ValueError, UnicodeDecodeError) as exc:
+        if suffix in {".xlsx", ".xlsm"}:  # the first sheet
+            return pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise DataError(f"--input {path}: cannot be read ({exc}).") from exc
-    raise DataError(f"--input {path}: use a .csv, .tsv or .jsonl file.")
+    raise DataError(f"--input {path}: use a .csv, .tsv, .jsonl or .xlsx file.")
 
 
 def _flatten(prediction: dict[str, Any]) -> dict[str, Any]:

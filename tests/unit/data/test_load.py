@@ -225,7 +225,7 @@ def test_load_ner_requires_conll_format(tmp_path, make_config):
         ("empty.csv", "", r"empty\.csv is empty"),
         ("header.csv", "text,label\n", r"header\.csv \(data.source\) holds no examples"),
         ("blank.jsonl", "\n\n", r"blank\.jsonl \(data.source\) holds no examples"),
-        ("data.xlsx", "x", r"cannot tell the format from the extension '\.xlsx'"),
+        ("data.docx", "x", r"cannot tell the format from the extension '\.docx'"),
     ],
 )
 def test_load_unusable_files_raise_with_file_name(tmp_path, make_config, name, content, pattern):
@@ -238,3 +238,60 @@ def test_load_missing_file_names_the_setting(make_config):
     config = make_config("train.csv", validation_source="nowhere.csv")
     with pytest.raises(DataError, match=r"data.validation_source 'nowhere.csv': .*does not exist"):
         load_records("nowhere.csv", config, role="validation")
+
+
+def _workbook(path, sheets):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_load_excel_reads_the_first_sheet_with_excel_row_numbers(tmp_path, make_config):
+    path = _workbook(
+        tmp_path / "d.xlsx",
+        {
+            "Tickets": [
+                [None, None],  # a blank first row, as exported reports often have
+                ["Ticket text", "Intent", "Agent"],
+                ["Where is my parcel?", "delivery", "ann"],
+                [None, None, None],
+                ["Refund my order", "refund", None],
+                ["", "refund", "bob"],
+                [12345, 3.0, "cy"],  # numbers as Excel shows them
+            ],
+            "Other": [["text", "label"], ["not this sheet", "x"]],
+        },
+    )
+    config = make_config("d.xlsx", text_column="Ticket text", label_column="Intent")
+    records, quarantined = load_records("d.xlsx", config)
+    assert [(r.text, r.label, r.source) for r in records] == [
+        ("Where is my parcel?", "delivery", f"{path}:Tickets row 3"),
+        ("Refund my order", "refund", f"{path}:Tickets row 5"),
+        ("12345", "3", f"{path}:Tickets row 7"),
+    ]
+    assert [(q.source, q.reason) for q in quarantined] == [(f"{path}:Tickets row 6", "empty text")]
+    other, _ = load_records("d.xlsx", make_config("d.xlsx", sheet="Other"))
+    assert [(r.text, r.label) for r in other] == [("not this sheet", "x")]
+
+
+def test_load_excel_names_what_is_wrong(tmp_path, make_config):
+    _workbook(tmp_path / "d.xlsx", {"Sheet1": [["text", "label"], ["a", "b"]], "Empty": []})
+    with pytest.raises(DataError, match=r"no sheet 'Data' \(data.sheet\)\. Sheets: 'Sheet1'"):
+        load_records("d.xlsx", make_config("d.xlsx", sheet="Data"))
+    with pytest.raises(DataError, match=r"sheet 'Empty' is empty"):
+        load_records("d.xlsx", make_config("d.xlsx", sheet="Empty"))
+    with pytest.raises(DataError, match=r"no column 'Label' .*Did you mean 'label'"):
+        load_records("d.xlsx", make_config("d.xlsx", label_column="Label"))
+    write(tmp_path / "broken.xlsx", "text,label\na,b\n")
+    with pytest.raises(DataError, match=r"broken.xlsx: cannot be read as an Excel workbook"):
+        load_records("broken.xlsx", make_config("broken.xlsx"))
+    write(tmp_path / "old.xls", "binary")
+    with pytest.raises(DataError, match=r"Excel 97-2003 \(.xls\) workbook.*Save it as .xlsx"):
+        load_records("old.xls", make_config("old.xls"))

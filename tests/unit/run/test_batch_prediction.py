@@ -73,6 +73,19 @@ def test_batch_prediction_jsonl_with_other_text_column(
     assert all(isinstance(row["predicted_probabilities"], str) for row in out)
 
 
+def test_batch_prediction_excel_in_and_out(run_dir: Path, texts: list[str], tmp_path: Path) -> None:
+    ids = [f"{index:03d}" for index in range(len(texts))]
+    pd.DataFrame({"ticket": ids, "text": texts}).to_excel(tmp_path / "in.xlsx", index=False)
+
+    count = predict_file(run_dir, tmp_path / "in.xlsx", tmp_path / "pred.xlsx")
+
+    out = pd.read_excel(tmp_path / "pred.xlsx", dtype=str, keep_default_na=False)
+    assert count == len(texts) == len(out)
+    assert out["ticket"].tolist() == ids and out["text"].tolist() == texts
+    expected = load_predictor(run_dir).predict(texts)
+    assert out["predicted_label"].tolist() == [row["label"] for row in expected]
+
+
 def test_batch_prediction_chunks_give_the_same_predictions(
     run_dir: Path, texts: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
