@@ -48,7 +48,7 @@ def explain_command(
         from tuneforge.run.batch_prediction import read_table, run_text_column
 
         column = text_column or run_text_column(run_dir)
-        frame = read_table(input_path)
+        frame = read_table(input_path, column)
         if column not in frame.columns:
             raise ExplainError(f"{input_path}: no column {column!r}. Pass --text-column NAME.")
         texts = frame[column].fillna("").astype(str).tolist()

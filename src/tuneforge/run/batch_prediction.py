@@ -25,7 +25,7 @@ def predict_file(
     if suffix not in {".jsonl", ".ndjson", ".csv", ".tsv", ".xlsx"}:
         raise DataError(f"--output {output_path}: use a .csv, .tsv, .jsonl or .xlsx file name.")
     column = text_column or run_text_column(run_dir)
-    frame = read_table(input_path)
+    frame = read_table(input_path, column)
     if column not in frame.columns:
         raise DataError(
             f"{input_path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}). "
@@ -58,7 +58,9 @@ def run_text_column(run_dir: Path) -> str:
     return "text"
 
 
-def read_table(path: Path) -> Any:
+def read_table(path: Path, text_column: str | None = None) -> Any:
+    """The rows of a CSV, TSV, JSONL or Excel file as strings. Of a workbook's sheets, the
+    first that has `text_column` (the first sheet when none has or none is given)."""
     import pandas as pd
 
     if not path.is_file():
@@ -74,8 +76,12 @@ def read_table(path: Path) -> Any:
             return pd.read_csv(
                 path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
             )
-        if suffix in {".xlsx", ".xlsm"}:  # the first sheet
-            return pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        if suffix in {".xlsx", ".xlsm"}:
+            sheets = pd.read_excel(
+                path, sheet_name=None, dtype=str, keep_default_na=False, engine="openpyxl"
+            )
+            with_column = [frame for frame in sheets.values() if text_column in frame.columns]
+            return (with_column or list(sheets.values()))[0]
     except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise DataError(f"--input {path}: cannot be read ({exc}).") from exc
     raise DataError(f"--input {path}: use a .csv, .tsv, .jsonl or .xlsx file.")

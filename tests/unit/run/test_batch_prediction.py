@@ -75,7 +75,11 @@ def test_batch_prediction_jsonl_with_other_text_column(
 
 def test_batch_prediction_excel_in_and_out(run_dir: Path, texts: list[str], tmp_path: Path) -> None:
     ids = [f"{index:03d}" for index in range(len(texts))]
-    pd.DataFrame({"ticket": ids, "text": texts}).to_excel(tmp_path / "in.xlsx", index=False)
+    with pd.ExcelWriter(tmp_path / "in.xlsx") as workbook:  # the texts on the second sheet
+        pd.DataFrame({"note": ["exported 2026-12-07"]}).to_excel(workbook, sheet_name="About")
+        pd.DataFrame({"ticket": ids, "text": texts}).to_excel(
+            workbook, sheet_name="Tickets", index=False
+        )
 
     count = predict_file(run_dir, tmp_path / "in.xlsx", tmp_path / "pred.xlsx")
 
