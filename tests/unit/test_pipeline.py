@@ -227,6 +227,40 @@ def test_pipeline_ner_entity_type_seen_only_in_test(tmp_path: Path, wnut16_file:
     assert result.metrics["per_type"]["sportsteam"]["support"] > 0
 
 
+def test_pipeline_ner_from_jsonl_tag_ids_as_a_dataset_exports_them(
+    tmp_path: Path, wnut16_file: Path
+) -> None:
+    """{"tokens": [...], "ner_tags": [ids]} rows, the tag names in data.labels in id order:
+    trained, evaluated on a JSONL file of the same layout, predicted as spans."""
+    sentences = wnut_sentences(wnut16_file)[:160]
+    names = ["O", *sorted({tag for sentence in sentences for _, tag in sentence} - {"O"})]
+    rows = [
+        {"tokens": [t for t, _ in s], "ner_tags": [names.index(tag) for _, tag in s]}
+        for s in sentences
+    ]
+    for name, part in (("train.jsonl", rows[:120]), ("more.jsonl", rows[120:])):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in part), "utf-8")
+    raw = tiny_config(
+        tmp_path,
+        data={
+            "source": "train.jsonl",
+            "text_column": "tokens",
+            "label_column": "ner_tags",
+            "labels": names,
+        },
+        task={"type": "ner"},
+        training={"max_steps": 2},
+    )
+
+    result = train(raw, tmp_path)
+
+    predictor = load_predictor(result.run_dir)
+    assert set(names) <= set(predictor.label_names)  # B- and I- of every type
+    assert "entities" in predictor.predict(["Anna flew to Oslo"])[0]
+    metrics = evaluate_run(result.run_dir, tmp_path / "more.jsonl")
+    assert "f1" in metrics and metrics["per_type"]
+
+
 def test_pipeline_evaluate_ner_file_with_unknown_tag_is_a_data_error(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, bbc_news_dir: Path, wnut16_file: Path
 ) -> None:

@@ -83,8 +83,13 @@ def repair_iob2(tags: list[str] | tuple[str, ...]) -> tuple[tuple[str, ...], int
     return tuple(fixed), count
 
 
+def is_iob2_tag(tag: str) -> bool:
+    """O, B-TYPE or I-TYPE."""
+    return tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2)
+
+
 def _check_tag(tag: str, path: Path, number: int) -> None:
-    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
+    if is_iob2_tag(tag):
         return
     raise DataError(
         f"{path}:{number}: tag {tag!r} is not IOB2. Tags must be O, B-TYPE (first token of an "

@@ -11,6 +11,7 @@ from tuneforge.data._excel import read_excel
 from tuneforge.data._folder import read_folder
 from tuneforge.data._labels import parse_label
 from tuneforge.data._tabular import RawRow, read_delimited, read_jsonl, read_parquet
+from tuneforge.data._token_table import token_table_records
 from tuneforge.data.builtin import is_builtin, resolve_builtin
 from tuneforge.data.derived import DERIVED_DATASETS, load_derived
 from tuneforge.data.quarantine import EMPTY_TEXT
@@ -22,6 +23,8 @@ _SETTINGS = {
     "validation": "data.validation_source",
     "test": "data.test_source",
 }
+# Where NER rows can come from: token files, or tables whose cells hold lists.
+_TOKEN_FORMATS = ("conll", "jsonl", "parquet")
 _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -62,14 +65,18 @@ def load_records(
         return load_derived(derived_name, config, role)
     path, fmt = _locate(source, config, setting)
     task_type, kind = config.task.type, config.task.label_kind
-    if (fmt == "conll") != (kind == "tags"):
+    if (fmt == "conll" and kind != "tags") or (kind == "tags" and fmt not in _TOKEN_FORMATS):
         raise DataError(
             f"{path}: {setting} is read as {fmt} but task.type is {task_type}. NER needs a "
-            "CoNLL/BIO token file (one token and tag per line) and CoNLL files only hold NER "
-            "data; set task.type or data.format to match the file."
+            "CoNLL/BIO token file (one token and tag per line) or a JSONL/Parquet file with a "
+            "column of token lists and one of tag lists, and CoNLL files only hold NER data; "
+            "set task.type or data.format to match the file."
         )
     if fmt == "conll":
         records, quarantined = read_conll(path, config.data.encoding), []
+    elif kind == "tags":
+        rows = _read_table(path, fmt, config)
+        records, quarantined = token_table_records(path, rows, config.data.labels)
     elif fmt == "folder":
         if kind != "class":
             raise DataError(

@@ -295,3 +295,48 @@ def test_load_excel_names_what_is_wrong(tmp_path, make_config):
     write(tmp_path / "old.xls", "binary")
     with pytest.raises(DataError, match=r"Excel 97-2003 \(.xls\) workbook.*Save it as .xlsx"):
         load_records("old.xls", make_config("old.xls"))
+
+
+def test_load_ner_from_jsonl_token_and_tag_lists(tmp_path, make_config):
+    rows = [
+        {"tokens": ["Anna", "lives", "in", "Oslo"], "ner_tags": ["B-PER", "O", "O", "B-LOC"]},
+        {"tokens": ["New", "York", "!"], "ner_tags": ["I-LOC", "I-LOC", "O"]},  # IOB1 start
+        {"tokens": ["too", "few"], "ner_tags": ["O"]},
+        {"tokens": ["bad", "tag"], "ner_tags": ["O", "PER"]},
+        {"tokens": [], "ner_tags": []},
+        {"tokens": ["no", "tags"]},
+    ]
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    config = make_config("d.jsonl", task="ner", text_column="tokens", label_column="ner_tags")
+    records, quarantined = load_records("d.jsonl", config)
+    assert [(r.text, r.label, r.tokens) for r in records] == [
+        ("Anna lives in Oslo", ("B-PER", "O", "O", "B-LOC"), ("Anna", "lives", "in", "Oslo")),
+        ("New York !", ("B-LOC", "I-LOC", "O"), ("New", "York", "!")),
+    ]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:3", "invalid label: 1 tags for 2 tokens"),
+        (f"{path}:4", "invalid label: 'PER' is not an IOB2 tag (O, B-TYPE, I-TYPE)"),
+        (f"{path}:5", "empty text"),
+        (f"{path}:6", "missing label"),
+    ]
+
+
+def test_load_ner_tag_ids_are_named_by_data_labels(tmp_path, make_config):
+    rows = [{"tokens": ["Anna", "sings"], "ner_tags": [1, 0]}, {"tokens": ["x"], "ner_tags": [7]}]
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    section = {"task": "ner", "text_column": "tokens", "label_column": "ner_tags"}
+    config = make_config("d.parquet", **section, labels=["O", "B-PER", "I-PER"])
+    records, quarantined = load_records("d.parquet", config)
+    assert [(r.text, r.label) for r in records] == [("Anna sings", ("B-PER", "O"))]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:row 1", "invalid label: 7 is not a tag id below 3"),
+    ]
+    with pytest.raises(DataError, match=r"the tags are numbers \(1\); list the tag names"):
+        load_records("d.parquet", make_config("d.parquet", **section))
+
+
+def test_load_ner_from_a_csv_says_which_files_hold_ner(tmp_path, make_config):
+    write(tmp_path / "d.csv", "text,label\nAnna sings,B-PER O\n")
+    with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file .* or a JSONL/Parquet"):
+        load_records("d.csv", make_config("d.csv", task="ner"))

@@ -1,0 +1,103 @@
+"""NER rows from a table (JSONL, Parquet): a column of token lists and a column of tag lists,
+the layout Hugging Face datasets export (``{"tokens": [...], "ner_tags": [...]}``).
+
+Tags are IOB2 strings, or integers when data.labels lists the tag names in id order (what a
+dataset's ``ner_tags`` feature holds). A row whose tags cannot be used is quarantined with its
+reason, like any table row; IOB1 tags are repaired to IOB2 as in CoNLL files.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tuneforge.data._conll import is_iob2_tag, repair_iob2
+from tuneforge.data._tabular import RawRow
+from tuneforge.data.quarantine import EMPTY_TEXT, MISSING_LABEL, invalid_label_reason
+from tuneforge.data.records import QuarantinedRow, Record
+from tuneforge.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def token_table_records(
+    path: Path, rows: list[RawRow], declared: list[str] | None
+) -> tuple[list[Record], list[QuarantinedRow]]:
+    """Records of token and tag lists; ``text`` is the tokens joined by spaces.
+
+    Raises:
+        DataError: a text cell is neither a token list nor a string, or the tags are numbers
+            and data.labels does not name them in id order.
+    """
+    records, quarantined, repaired = [], [], 0
+    names = _tag_names(declared)
+    for row in rows:
+        if row.problem:
+            quarantined.append(QuarantinedRow(row.source, row.problem))
+            continue
+        tokens = _tokens(row)
+        if not tokens:
+            quarantined.append(QuarantinedRow(row.source, EMPTY_TEXT))
+            continue
+        tags, reason = _tags(row, len(tokens), names)
+        if reason is not None:
+            quarantined.append(QuarantinedRow(row.source, reason, " ".join(tokens)))
+            continue
+        fixed, count = repair_iob2(tags)
+        repaired += count
+        records.append(Record(" ".join(tokens), fixed, row.source, tuple(tokens)))
+    if repaired:
+        logger.warning(
+            "%s: %d I- tags started an entity (IOB1 style) and were rewritten to B- (IOB2).",
+            path,
+            repaired,
+        )
+    return records, quarantined
+
+
+def _tokens(row: RawRow) -> list[str]:
+    value = row.text
+    if isinstance(value, str):  # a sentence stored as text: its whitespace-separated words
+        return value.split()
+    if isinstance(value, list | tuple) and all(isinstance(token, str) for token in value):
+        return [token for token in value if token.strip()]
+    if value is None:
+        return []
+    raise DataError(
+        f"{row.source}: the text of an NER row must be a list of tokens (or a sentence whose "
+        f"words the tags follow), not a {type(value).__name__}. Point data.text_column at the "
+        "token list."
+    )
+
+
+def _tags(row: RawRow, tokens: int, names: list[str] | None) -> tuple[list[str], str | None]:
+    value = row.label
+    if value is None:
+        return [], MISSING_LABEL
+    if not isinstance(value, list | tuple):
+        return [], invalid_label_reason(value, "a list of tags, one per token")
+    tags = []
+    for tag in value:
+        if isinstance(tag, int) and not isinstance(tag, bool):
+            if names is None:
+                raise DataError(
+                    f"{row.source}: the tags are numbers ({tag}); list the tag names in id order "
+                    "in data.labels, e.g. [O, B-PER, I-PER, B-LOC, I-LOC], to read them."
+                )
+            if not 0 <= tag < len(names):
+                return [], invalid_label_reason(tag, f"a tag id below {len(names)}")
+            tag = names[tag]
+        if not isinstance(tag, str) or not is_iob2_tag(tag):
+            return [], invalid_label_reason(tag, "an IOB2 tag (O, B-TYPE, I-TYPE)")
+        tags.append(tag)
+    if len(tags) != tokens:
+        return [], f"invalid label: {len(tags)} tags for {tokens} tokens"
+    return tags, None
+
+
+def _tag_names(declared: list[str] | None) -> list[str] | None:
+    """data.labels as the names of tag ids, when it lists tags (O, B-X, I-X) rather than
+    entity types."""
+    if declared and "O" in declared and all(is_iob2_tag(name) for name in declared):
+        return list(declared)
+    return None
