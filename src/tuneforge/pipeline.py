@@ -74,6 +74,10 @@ class FitResult:
     class_weighting: ClassWeighting | None
     privacy: dict[str, Any] | None = None
     """What DP-SGD spent (epsilon, delta, noise, steps; PrivacyPlan.report); None: not private."""
+    dp_gradient_norms: dict[str, Any] | None = None
+    """What per-example clipping did over the run (share clipped, median and 90th-percentile
+    norm); statistics of the private rows themselves, so outside the DP guarantee: kept in the
+    run's metrics for whoever trains, never in the model card. None: not private."""
 
 
 @dataclass
@@ -268,8 +272,11 @@ def fine_tune(
             scored.logits, validation_records, data.names, metadata, config
         )
         validation = _rescored(scored, task, data, metadata, config)
-    privacy = private.report(state.global_step) if private is not None else None
-    return FitResult(model, state, validation, metadata, precision, weighting, privacy)
+    privacy, norms = None, None
+    if private is not None:
+        privacy = private.plan.report(state.global_step)
+        norms = private.gradient_norms.overall()
+    return FitResult(model, state, validation, metadata, precision, weighting, privacy, norms)
 
 
 def _private_training(config: RunConfig, training_rows: int, announce: bool) -> Any:
@@ -492,6 +499,8 @@ def _run_stages(
         quality["class_weighting"] = result.class_weighting.to_json()
     if result.privacy is not None:
         quality["privacy"] = result.privacy
+    if result.dp_gradient_norms is not None:
+        quality["dp_gradient_norms"] = result.dp_gradient_norms
 
     if main:
         save_run(

@@ -69,6 +69,11 @@ def test_private_run_reports_its_epsilon_everywhere(uninterrupted: Path, tmp_pat
     assert "## Differential privacy" in card and f"{privacy['epsilon']:.2f}" in card
     assert privacy["head_clip_fraction"] == 0.3
     assert "the task head's gradient at 0.3 of it, the rest at 0.954" in card
+    # What clipping did: in metrics.json for whoever trains, but (outside the DP guarantee)
+    # neither in the privacy block the registry shows nor in the card that ships with the model.
+    norms = metrics["dp_gradient_norms"]
+    assert norms["steps"] == [1, TOTAL_STEPS] and 0 < norms["examples"] <= 10 * 2 * 24
+    assert "gradient_norms" not in privacy and "clipped" not in card.lower()
 
     registry = tmp_path / "registry"
     pushed = run_cli(
@@ -104,6 +109,9 @@ def test_private_resume_after_kill_9_spends_the_same_epsilon(
     metrics, history = read_run(run_dir)
     expected_metrics, expected_history = read_run(uninterrupted)
     assert metrics["privacy"] == expected_metrics["privacy"]
+    # The norms are not checkpointed: the resumed session's are those of its own steps.
+    first, last = metrics["dp_gradient_norms"]["steps"]
+    assert 1 < first <= TOTAL_STEPS and last == TOTAL_STEPS
     assert metrics["test"] == expected_metrics["test"]
     assert metrics["validation"] == expected_metrics["validation"]
     assert history == expected_history

@@ -119,6 +119,10 @@ def save_run_outputs(
     }
     if quality.get("privacy") is not None:
         metrics["privacy"] = quality["privacy"]
+    if quality.get("dp_gradient_norms") is not None:
+        # Not in "privacy" (what the guarantee covers, copied into the registry's lineage) nor
+        # in the model card: statistics of the private rows, outside the DP guarantee.
+        metrics["dp_gradient_norms"] = quality["dp_gradient_norms"]
     if quality.get("baselines") is not None:
         metrics["baselines"] = {"split": quality["split"], **quality["baselines"]}
     metrics["quality_warnings"] = [warning.to_json() for warning in warnings]
@@ -259,21 +263,11 @@ def _privacy_section(privacy: dict[str, Any] | None) -> str:
 - Trained with DP-SGD (Opacus): **(epsilon = {privacy["epsilon"]:.2f}, delta = {privacy["delta"]:.2g})**
   by the {privacy["accountant"].upper()} accountant, for {privacy["steps"]} steps with noise
   multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}{grouped}
-  and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}{_clipping_line(privacy)}
+  and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}
 - What it protects: any one training row changes the trained weights' distribution by at most
   that much. It does not protect text that repeats across many rows, the base model's own
   training data, or inputs sent to the model once it serves.
 """
-
-
-def _clipping_line(privacy: dict[str, Any]) -> str:
-    norms = privacy.get("gradient_norms")
-    if not norms:
-        return ""
-    return (
-        f"\n- Clipping cut {norms['clipped_fraction']:.0%} of {norms['examples']} per-example "
-        f"gradients (norm median {norms['median']:.3g}, 90th percentile {norms['p90']:.3g})."
-    )
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:

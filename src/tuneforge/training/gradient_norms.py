@@ -4,8 +4,12 @@ cut it.
 The clip norm is DP-SGD's main knob and the one a user cannot see: the noise is scaled to it,
 so a clip above every gradient adds noise for nothing, and the share of examples clipped says
 where the clip sits. Opacus computes the norms and drops them; the clipping paths hand them
-here (`add`), and the run reports them per evaluation (`since_last`) and over the whole run
-(`overall`).
+here (`add`), and the run reports them on the console per evaluation (`since_last`) and in
+metrics.json over the steps this process ran (`overall`, which names them: a resumed run's
+norms start at its resume step, as they are not kept in checkpoints).
+
+They are statistics of the private training rows, outside the DP guarantee (which covers the
+trained weights): for whoever trains, never in the model card or the registry's privacy block.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ class GradientNorms:
         self._norms: list[torch.Tensor] = []
         self._clipped: list[torch.Tensor] = []
         self._read = 0
+        self._steps: list[int] = []
+        """The first and the last optimizer step measured."""
+
+    def mark_step(self, step: int) -> None:
+        """The optimizer step whose pieces are being added (1-based)."""
+        self._steps = [self._steps[0] if self._steps else step, step]
 
     def add(self, norms: torch.Tensor, clipped: torch.Tensor) -> None:
         """One piece's norms (one per example) and whether each example's gradient was cut."""
@@ -36,8 +46,11 @@ class GradientNorms:
         return _summary(self._norms[start:], self._clipped[start:])
 
     def overall(self) -> dict[str, Any] | None:
-        """The summary of every example added; None if none were."""
-        return _summary(self._norms, self._clipped)
+        """The summary of every example added, with the steps it covers; None if none were."""
+        summary = _summary(self._norms, self._clipped)
+        if summary is not None and self._steps:
+            summary["steps"] = list(self._steps)
+        return summary
 
 
 def _summary(norms: list[torch.Tensor], clipped: list[torch.Tensor]) -> dict[str, Any] | None:

@@ -305,6 +305,7 @@ class PrivateTraining:
         self._samples: _SamplesInFp32 | None = None
         self._pre_hooks: list[Any] = []
         self.gradient_norms = GradientNorms()
+        """What clipping did (data-dependent, outside the DP guarantee: for whoever trains)."""
 
     def training_config(self, training: TrainingConfig) -> TrainingConfig:
         """The loop's settings under DP: one logical batch per optimizer step, no global
@@ -505,22 +506,14 @@ class PrivateTraining:
                 "stops there.[/]"
             )
 
-    def report(self, steps: int) -> dict[str, Any]:
-        """The plan's `privacy` block with what clipping did over the steps this process ran
-        (`gradient_norms`: share clipped, median and 90th-percentile norm; None before any)."""
-        return {**self.plan.report(steps), "gradient_norms": self.gradient_norms.overall()}
-
     def _record_epsilon(self, context: StepContext) -> None:
-        """The epsilon spent so far and what clipping did since the last evaluation, in the
-        evaluation's history row and on the console."""
+        """The epsilon spent so far, in the evaluation's history row and on the console, with
+        what clipping did since the last evaluation (console only: the history must read the
+        same after a resume, and the norms are not kept in checkpoints)."""
         steps = context.state.global_step
         epsilon = self.plan.epsilon(steps)
-        row = context.state.history[-1]
-        row["epsilon"] = round(epsilon, 4)
+        context.state.history[-1]["epsilon"] = round(epsilon, 4)
         norms = self.gradient_norms.since_last()
-        if norms is not None:
-            row["clipped_fraction"] = norms["clipped_fraction"]
-            row["median_grad_norm"] = norms["median"]
         if self.announce:
             target = self.plan.target_epsilon
             budget = f" of {target:g}" if target is not None else ""
@@ -531,6 +524,7 @@ class PrivateTraining:
 
     def _reseed_noise(self, context: StepContext) -> None:
         self._noise.manual_seed(self.seed * 1_000_003 + context.state.global_step + 7)
+        self.gradient_norms.mark_step(context.state.global_step + 1)
 
     def _zero_grad_samples(self, rows: int, missing_only: bool = False) -> None:
         """Per-example gradients of zero for trainable parameters the forward did not reach
