@@ -38,6 +38,10 @@ class CleaningConfig(Section):
     """Quarantine every copy of a text that appears with different labels."""
     min_examples_per_class: int = Field(3, ge=1)
     """Classes with fewer examples cannot be stratified across splits; their rows are quarantined."""
+    merge_label_case: bool = False
+    """Class names that differ only in letter case ("Positive", "positive") are one class: the
+    spelling in data.labels when declared, else lower case. Off: they are separate classes (the
+    data report warns)."""
 
 
 PII_ENTITIES = (

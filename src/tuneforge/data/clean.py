@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from tuneforge.config import CleaningConfig, RunConfig
@@ -40,8 +41,13 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
     cleaning = config.data.cleaning
     kind = config.task.label_kind
     kept, quarantined = [], []
+    spelling = None
+    if cleaning.merge_label_case and kind in ("class", "class_set"):
+        spelling = _label_spelling(config.data.labels)
     for record in records:
         record = normalize_record(record, cleaning)
+        if spelling is not None and record.label is not None:
+            record = replace(record, label=spelling(record.label))
         if record.text:
             kept.append(record)
         else:
@@ -58,6 +64,22 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
         kept, removed = _drop_small_classes(kept, cleaning.min_examples_per_class)
         quarantined.extend(removed)
     return kept, quarantined
+
+
+def _label_spelling(declared: list[str] | None) -> Callable[[Label], Label]:
+    """One spelling per class name whatever its letter case: the declared one, else lower
+    case (the same in every file, so train and test files agree)."""
+    by_fold = {name.casefold(): name for name in declared or []}
+
+    def spell(name: str) -> str:
+        return by_fold.get(name.casefold(), name.lower())
+
+    def spelling(label: Label) -> Label:
+        if isinstance(label, tuple):
+            return tuple(sorted({spell(item) for item in label}))
+        return spell(label) if isinstance(label, str) else label
+
+    return spelling
 
 
 def normalize_text(text: str, cleaning: CleaningConfig) -> str:

@@ -142,6 +142,8 @@ def _warnings(report: dict[str, Any]) -> list[str]:
                 f"'{least}' only {train_counts[least]} ({ratio:.0f}x); expect weak results on "
                 f"'{least}' unless you add examples or weight the classes."
             )
+    if splits["train"].get("label_counts"):  # class names (not NER types, not numbers)
+        warnings.extend(_case_variant_warnings(splits["train"]["label_counts"]))
     for name, summary in splits.items():
         if summary["truncated_share"] > TRUNCATION_WARNING_SHARE and report.get("covered_tokens"):
             warnings.append(
@@ -180,6 +182,20 @@ def _warnings(report: dict[str, Any]) -> list[str]:
             "see quarantine.jsonl for each row's reason."
         )
     return warnings
+
+
+def _case_variant_warnings(counts: dict[str, int]) -> list[str]:
+    """Classes whose names differ only in letter case: most often one class spelled two ways."""
+    by_fold: dict[str, list[str]] = {}
+    for name in counts:
+        by_fold.setdefault(name.casefold(), []).append(name)
+    return [
+        f"Labels {' and '.join(repr(name) for name in sorted(names))} differ only in letter case "
+        "and are trained as separate classes; if they are one class, set "
+        "data.cleaning.merge_label_case: true."
+        for names in by_fold.values()
+        if len(names) > 1
+    ]
 
 
 def render_data_report(report: dict[str, Any]) -> Any:

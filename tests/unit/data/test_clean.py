@@ -137,3 +137,25 @@ def test_clean_multilabel_small_label_is_dropped_from_sets(make_config, caplog):
 def test_clean_regression_with_declared_labels_is_an_error(make_config):
     with pytest.raises(DataError, match=r"data.labels is set but task.type is regression"):
         clean_records([rec("a", 1.0, 2)], make_config("d.csv", task="regression", labels=["a"]))
+
+
+def test_clean_merges_label_case_only_when_asked(make_config):
+    records = [rec("good", "Positive", 2), rec("fine", "positive", 3), rec("bad", "NEGATIVE", 4)]
+    kept, _ = clean_records(records, make_config("d.csv", cleaning=NO_MIN))
+    assert [r.label for r in kept] == ["Positive", "positive", "NEGATIVE"]  # off by default
+    merge = {**NO_MIN, "merge_label_case": True}
+    kept, _ = clean_records(records, make_config("d.csv", cleaning=merge))
+    assert [r.label for r in kept] == ["positive", "positive", "negative"]
+    # The declared spelling wins (and the rows are then inside the declared set).
+    declared = make_config("d.csv", cleaning=merge, labels=["Positive", "Negative"])
+    kept, quarantined = clean_records(records, declared)
+    assert [r.label for r in kept] == ["Positive", "Positive", "Negative"] and not quarantined
+
+
+def test_clean_merged_label_case_in_label_sets(make_config):
+    records = [rec("a", ("Billing", "billing", "Refund"), 2)]
+    config = make_config(
+        "d.jsonl", task="multilabel", cleaning={**NO_MIN, "merge_label_case": True}
+    )
+    kept, _ = clean_records(records, config)
+    assert kept[0].label == ("billing", "refund")

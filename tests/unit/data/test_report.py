@@ -107,3 +107,15 @@ def test_report_renders_tables_for_the_terminal(tokenizer):
     assert "warning: Class imbalance" in text
     label_row = next(line for line in text.splitlines() if "│ b " in line)
     assert [cell.strip() for cell in label_row.split("│")[1:-1]] == ["b", "2", "0", "0"]
+
+
+def test_report_warns_on_labels_that_differ_only_in_case(tokenizer):
+    train = [rec("good", "positive")] * 4 + [rec("fine", "Positive")] * 3 + [rec("bad", "neg")] * 3
+    warnings = build_data_report(Splits(train, [], [], []), tokenizer, 16, "classification")[
+        "warnings"
+    ]
+    assert (
+        "Labels 'Positive' and 'positive' differ only in letter case and are trained as "
+        "separate classes; if they are one class, set data.cleaning.merge_label_case: true."
+    ) in warnings
+    assert sum("letter case" in w for w in warnings) == 1
