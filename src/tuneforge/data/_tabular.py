@@ -13,11 +13,10 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tuneforge.config import DataConfig
-from tuneforge.console import console
 from tuneforge.data._decode import read_text
+from tuneforge.data.delimiters import header_cells, sniff_delimiter
 from tuneforge.data.quarantine import malformed_json_reason, malformed_row_reason
 from tuneforge.errors import DataError
 
@@ -50,21 +49,17 @@ def check_column(path: Path, column: str, available: list[str], setting: str) ->
     )
 
 
-_DELIMITERS = (",", ";", "\t", "|")
-"""What a header line that does not split by the extension's delimiter is tried with."""
-
-
 def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]:
     """Rows of a CSV or TSV file with a header line; the first data row is ``file:2``.
     `delimiter` is the extension's; data.delimiter overrides it, and without that a header
-    that does not split by it is tried with the other usual ones (`_DELIMITERS`)."""
+    that does not split by it is tried with the other usual ones (`sniff_delimiter`)."""
     text = read_text(path, data.encoding)
     if data.delimiter is not None:
         delimiter = data.delimiter
     else:
-        delimiter = _sniffed_delimiter(path, text, delimiter)
+        delimiter = sniff_delimiter(path, text, delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = _header(reader)
+    header = header_cells(reader)
     if header is None:
         raise DataError(f"{path} is empty. Point data.source at a file with a header and rows.")
     check_column(path, data.text_column, header, "data.text_column")
@@ -84,33 +79,6 @@ def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]
                 rows.append(RawRow(source, text, label))
         line = reader.line_num + 1
     return rows
-
-
-def _header(reader: Any) -> list[str] | None:
-    """The first line with a non-blank cell, its names stripped; None for an empty file."""
-    header = next(reader, None)
-    while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)
-    return None if header is None else [name.strip() for name in header]
-
-
-def _sniffed_delimiter(path: Path, text: str, expected: str) -> str:
-    """`expected`, unless the header splits into one column by it and into several by another
-    usual delimiter: then that one (the first of `_DELIMITERS` that does), said on stderr."""
-    first = _header(csv.reader(io.StringIO(text[:65536], newline=""), delimiter=expected))
-    if first is None or len(first) > 1:
-        return expected
-    for candidate in _DELIMITERS:
-        if candidate == expected:
-            continue
-        header = _header(csv.reader(io.StringIO(text[:65536], newline=""), delimiter=candidate))
-        if header is not None and len(header) > 1:
-            console.print(
-                f"{path}: the header splits into columns by {candidate!r}, not {expected!r}: "
-                f"reading it with {candidate!r} (data.delimiter sets it)"
-            )
-            return candidate
-    return expected
 
 
 def read_jsonl(path: Path, data: DataConfig) -> list[RawRow]:

@@ -73,9 +73,13 @@ def read_table(path: Path, text_column: str | None = None) -> Any:
         if suffix in {".jsonl", ".ndjson"}:
             return pd.read_json(path, lines=True, dtype=False)
         if suffix in {".csv", ".tsv"}:
-            return pd.read_csv(
-                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
-            )
+            from tuneforge.data.delimiters import sniff_delimiter
+
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                head = handle.read(1 << 16)  # the header is what decides
+            expected = "\t" if suffix == ".tsv" else ","
+            separator = sniff_delimiter(path, head, expected, setting=None)
+            return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
         if suffix in {".xlsx", ".xlsm"}:
             sheets = pd.read_excel(
                 path, sheet_name=None, dtype=str, keep_default_na=False, engine="openpyxl"

@@ -90,6 +90,17 @@ def test_batch_prediction_excel_in_and_out(run_dir: Path, texts: list[str], tmp_
     assert out["predicted_label"].tolist() == [row["label"] for row in expected]
 
 
+def test_batch_prediction_csv_saved_with_semicolons(
+    run_dir: Path, texts: list[str], tmp_path: Path
+) -> None:
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(
+        tmp_path / "in.csv", index=False, sep=";"
+    )
+    count = predict_file(run_dir, tmp_path / "in.csv", tmp_path / "pred.csv")
+    out = pd.read_csv(tmp_path / "pred.csv", dtype=str, keep_default_na=False)
+    assert count == len(texts) and out["text"].tolist() == texts
+
+
 def test_batch_prediction_chunks_give_the_same_predictions(
     run_dir: Path, texts: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
