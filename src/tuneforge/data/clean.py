@@ -52,6 +52,7 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
             kept.append(record)
         else:
             quarantined.append(_quarantine(record, EMPTY_TEXT))
+    kept = _named_label_ids(kept, config.data.labels, kind)
     kept, removed = _drop_undeclared(kept, config.data.labels, kind)
     quarantined.extend(removed)
     if cleaning.drop_conflicts:
@@ -64,6 +65,27 @@ def clean_records(records: list[Record], config: RunConfig) -> Cleaned:
         kept, removed = _drop_small_classes(kept, cleaning.min_examples_per_class)
         quarantined.extend(removed)
     return kept, quarantined
+
+
+def _named_label_ids(records: list[Record], declared: list[str] | None, kind: str) -> list[Record]:
+    """Class labels written as ids 0..n-1 (what a dataset's class feature exports), named by
+    data.labels in order: only when no label is one of the declared names and every label is
+    such an id, so a file of names is never renamed."""
+    if not declared or kind != "class" or not records:
+        return records
+    labels = {record.label for record in records}
+    if labels & set(declared) or not all(
+        isinstance(label, str) and label.isdigit() and int(label) < len(declared)
+        for label in labels
+    ):
+        return records
+    mapping = {label: declared[int(label)] for label in labels}
+    logger.warning(
+        "The labels are ids 0-%d, none of data.labels' names: named by data.labels in order (%s).",
+        len(declared) - 1,
+        ", ".join(f"{label} -> {mapping[label]}" for label in sorted(mapping, key=int)),
+    )
+    return [replace(record, label=mapping[record.label]) for record in records]
 
 
 def _label_spelling(declared: list[str] | None) -> Callable[[Label], Label]:

@@ -159,3 +159,19 @@ def test_clean_merged_label_case_in_label_sets(make_config):
     )
     kept, _ = clean_records(records, config)
     assert kept[0].label == ("billing", "refund")
+
+
+def test_clean_names_label_ids_by_the_declared_labels(make_config, caplog):
+    records = [rec("good", "1", 2), rec("bad", "0", 3), rec("great", "1", 4)]
+    config = make_config("d.csv", cleaning=NO_MIN, labels=["negative", "positive"])
+    with caplog.at_level(logging.WARNING):
+        kept, quarantined = clean_records(records, config)
+    assert [r.label for r in kept] == ["positive", "negative", "positive"] and not quarantined
+    assert "named by data.labels in order (0 -> negative, 1 -> positive)" in caplog.text
+    # Never when a label is a declared name, or an id has no name: those rows stay as they are.
+    mixed = [*records, rec("fine", "positive", 5)]
+    kept, quarantined = clean_records(mixed, config)
+    assert [r.label for r in kept] == ["positive"] and len(quarantined) == 3
+    beyond = make_config("d.csv", cleaning=NO_MIN, labels=["negative"])
+    kept, _ = clean_records(records, beyond)
+    assert kept == []
