@@ -19,6 +19,7 @@ from tuneforge.errors import DataError
 # out on purpose: they are real class names in many datasets (e.g. toxicity: none).
 MISSING_MARKERS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "NULL"})
 _INTEGRAL = re.compile(r"[+-]?\d+\.0*")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 Parsed = tuple[Label | None, str | None]
 
@@ -98,6 +99,9 @@ def _number(value: object) -> Parsed:
         try:
             number = float(value.strip())
         except ValueError:
+            if _DECIMAL_COMMA.fullmatch(value.strip()):
+                # 3,5 is 3.5 in most of Europe and 35 or an error elsewhere: not guessed.
+                return None, invalid_label_reason(value, "a number (a decimal comma? write 3.5)")
             return None, invalid_label_reason(value, "a number")
     else:
         number = float(value)

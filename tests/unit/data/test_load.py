@@ -197,13 +197,14 @@ def test_load_multilabel_from_json_lists_separator_and_json_strings(tmp_path, ma
 
 
 def test_load_regression_unparsable_value_is_quarantined_with_value(tmp_path, make_config):
-    write(tmp_path / "d.csv", "text,label\na,0.5\nb,high\nc,inf\nd,\n")
+    write(tmp_path / "d.csv", 'text,label\na,0.5\nb,high\nc,inf\nd,\ne,"3,5"\n')
     records, quarantined = load_records("d.csv", make_config("d.csv", task="regression"))
     assert [r.label for r in records] == [0.5]
     assert [q.reason for q in quarantined] == [
         "invalid label: 'high' is not a number",
         "invalid label: 'inf' is not a finite number",
         "missing label",
+        "invalid label: '3,5' is not a number (a decimal comma? write 3.5)",
     ]
 
 
