@@ -163,9 +163,11 @@ def _warnings(report: dict[str, Any]) -> list[str]:
         if name != "train" and summary["size"] and train_counts and counts is not None:
             missing = sorted(set(train_counts) - set(counts))
             if missing:
+                shown = ", ".join(missing[:_NAMED_AT_MOST])
+                if len(missing) > _NAMED_AT_MOST:
+                    shown += f" and {len(missing) - _NAMED_AT_MOST} more"
                 warnings.append(
-                    f"No {name} examples of {', '.join(missing)}: "
-                    f"their {name} metrics are undefined."
+                    f"No {name} examples of {shown}: their {name} metrics are undefined."
                 )
     if splits["validation"]["size"] == 0:
         warnings.append(
@@ -182,6 +184,10 @@ def _warnings(report: dict[str, Any]) -> list[str]:
             "see quarantine.jsonl for each row's reason."
         )
     return warnings
+
+
+_NAMED_AT_MOST = 10
+"""Classes a warning names before it counts the rest (a 300-intent set would fill screens)."""
 
 
 def _case_variant_warnings(counts: dict[str, int]) -> list[str]:

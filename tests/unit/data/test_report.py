@@ -119,3 +119,15 @@ def test_report_warns_on_labels_that_differ_only_in_case(tokenizer):
         "separate classes; if they are one class, set data.cleaning.merge_label_case: true."
     ) in warnings
     assert sum("letter case" in w for w in warnings) == 1
+
+
+def test_report_names_at_most_ten_missing_classes(tokenizer):
+    train = [rec(f"text {i}", f"intent{i:02d}") for i in range(25)]
+    splits = Splits(train, [rec("text 0", "intent00")], [], [])
+    warnings = build_data_report(splits, tokenizer, 16, "classification")["warnings"]
+    missing = [w for w in warnings if w.startswith("No validation examples of")]
+    assert missing == [
+        "No validation examples of intent01, intent02, intent03, intent04, intent05, intent06, "
+        "intent07, intent08, intent09, intent10 and 14 more: their validation metrics are "
+        "undefined."
+    ]
