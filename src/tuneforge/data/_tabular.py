@@ -49,6 +49,18 @@ def check_column(path: Path, column: str, available: list[str], setting: str) ->
     )
 
 
+def check_unique_columns(path: Path, header: list[str], names: tuple[str, ...]) -> None:
+    """Raise a DataError when a column tuneforge reads is named twice in the header: which of
+    the two holds the data cannot be told."""
+    for name in names:
+        positions = [str(index + 1) for index, cell in enumerate(header) if cell == name]
+        if len(positions) > 1:
+            raise DataError(
+                f"{path}: the header names {name!r} {len(positions)} times (columns "
+                f"{', '.join(positions)}); rename the copies so one column holds it."
+            )
+
+
 def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]:
     """Rows of a CSV or TSV file with a header line; the first data row is ``file:2``.
     `delimiter` is the extension's; data.delimiter overrides it, and without that a header
@@ -64,6 +76,7 @@ def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]
         raise DataError(f"{path} is empty. Point data.source at a file with a header and rows.")
     check_column(path, data.text_column, header, "data.text_column")
     check_column(path, data.label_column, header, "data.label_column")
+    check_unique_columns(path, header, (data.text_column, data.label_column))
     text_index, label_index = header.index(data.text_column), header.index(data.label_column)
     rows, line = [], reader.line_num + 1
     for cells in reader:

@@ -14,7 +14,7 @@ from tuneforge.data._tabular import RawRow, read_delimited, read_jsonl, read_par
 from tuneforge.data._token_table import token_table_records
 from tuneforge.data.builtin import is_builtin, resolve_builtin
 from tuneforge.data.derived import DERIVED_DATASETS, load_derived
-from tuneforge.data.quarantine import EMPTY_TEXT
+from tuneforge.data.quarantine import EMPTY_TEXT, invalid_text_reason
 from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError
 
@@ -142,6 +142,10 @@ def _from_table(rows: list[RawRow], config: RunConfig) -> tuple[list[Record], li
         text = "" if row.text is None else str(row.text)
         if row.problem:
             quarantined.append(QuarantinedRow(row.source, row.problem))
+            continue
+        if isinstance(row.text, list | tuple | dict):  # JSON or Parquet: not one text
+            reason = invalid_text_reason(type(row.text).__name__, data.text_column)
+            quarantined.append(QuarantinedRow(row.source, reason, None, _shown(row.label)))
             continue
         if not text.strip():
             quarantined.append(QuarantinedRow(row.source, EMPTY_TEXT, text, _shown(row.label)))

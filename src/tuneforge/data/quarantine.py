@@ -23,6 +23,7 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
     ("undecodable bytes", "undecodable"),
     ("malformed row", "malformed row"),
     ("invalid label", "invalid label"),
+    ("invalid text", "invalid text"),
     ("unseen label", "unseen label"),
     ("class '", "small class"),
 )
@@ -66,6 +67,10 @@ def malformed_row_reason(fields: int, expected: int) -> str:
 
 def malformed_json_reason(detail: str) -> str:
     return f"malformed row: {detail}"
+
+
+def invalid_text_reason(kind: str, column: str) -> str:
+    return f"invalid text: {column!r} holds a {kind}, not a text"
 
 
 def invalid_label_reason(value: object, expected: str) -> str:

@@ -341,3 +341,26 @@ def test_load_ner_from_a_csv_says_which_files_hold_ner(tmp_path, make_config):
     write(tmp_path / "d.csv", "text,label\nAnna sings,B-PER O\n")
     with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file .* or a JSONL/Parquet"):
         load_records("d.csv", make_config("d.csv", task="ner"))
+
+
+def test_load_a_column_named_twice_is_refused(tmp_path, make_config):
+    path = write(tmp_path / "d.csv", "text,label,text\nhello,a,world\n")
+    with pytest.raises(
+        DataError, match=rf"{re.escape(str(path))}: the header names 'text' 2 times"
+    ):
+        load_records("d.csv", make_config("d.csv"))
+
+
+def test_load_jsonl_text_that_is_not_a_text_is_quarantined(tmp_path, make_config):
+    lines = [
+        {"text": 12345, "label": "a"},
+        {"text": ["x"], "label": "a"},
+        {"text": {}, "label": "a"},
+    ]
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
+    records, quarantined = load_records("d.jsonl", make_config("d.jsonl"))
+    assert [r.text for r in records] == ["12345"]  # a number is written as text
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:2", "invalid text: 'text' holds a list, not a text"),
+        (f"{path}:3", "invalid text: 'text' holds a dict, not a text"),
+    ]
