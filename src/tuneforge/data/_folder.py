@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from tuneforge.data._decode import codec_name
 from tuneforge.data.quarantine import EMPTY_TEXT, undecodable_reason
 from tuneforge.data.records import QuarantinedRow, Record
 from tuneforge.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 def read_folder(folder: Path, encoding: str) -> tuple[list[Record], list[QuarantinedRow]]:
@@ -27,6 +30,7 @@ def read_folder(folder: Path, encoding: str) -> tuple[list[Record], list[Quarant
             f"{', '.join(d.name for d in label_dirs) or 'none'}). A folder dataset needs one "
             "subfolder per class holding one .txt file per example."
         )
+    _warn_about_ignored(folder, {path for _, path in files})
     records, quarantined = [], []
     for label, path in files:
         raw = path.read_bytes()
@@ -43,6 +47,28 @@ def read_folder(folder: Path, encoding: str) -> tuple[list[Record], list[Quarant
             continue
         records.append(Record(text=text, label=label, source=str(path)))
     return records, quarantined
+
+
+def _warn_about_ignored(folder: Path, read: set[Path]) -> None:
+    """Say which visible files under `folder` are not read (not a <label>/*.txt file: nested
+    deeper, another extension, at the top level), so none is left out unnoticed."""
+    ignored = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path not in read
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+    if ignored:
+        shown = ", ".join(str(path.relative_to(folder)) for path in ignored[:5])
+        more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+        logger.warning(
+            "%s: %d file(s) are not <label>/*.txt and are not read: %s%s",
+            folder,
+            len(ignored),
+            shown,
+            more,
+        )
 
 
 def _text_files(label_dir: Path) -> list[Path]:

@@ -42,3 +42,21 @@ def test_load_folder_for_regression_is_refused(tmp_path, make_config):
     (tmp_path / "news" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match=r"fits task.type classification, not regression"):
         load_records("news", make_config("news", task="regression"))
+
+
+def test_folder_names_the_files_it_does_not_read(tmp_path, make_config, caplog):
+    import logging
+
+    for label in ("pos", "neg"):
+        (tmp_path / "d" / label).mkdir(parents=True)
+        (tmp_path / "d" / label / "1.txt").write_text(f"{label} text", encoding="utf-8")
+    (tmp_path / "d" / "neg" / "deeper").mkdir()
+    (tmp_path / "d" / "neg" / "deeper" / "2.txt").write_text("nested", encoding="utf-8")
+    (tmp_path / "d" / "pos" / "notes.csv").write_text("a,b", encoding="utf-8")
+    (tmp_path / "d" / "pos" / ".DS_Store").write_text("x", encoding="utf-8")  # hidden: silent
+    with caplog.at_level(logging.WARNING):
+        records, _ = load_records("d", make_config("d"))
+    assert len(records) == 2
+    assert "2 file(s) are not <label>/*.txt and are not read: neg/deeper/2.txt, pos/notes.csv" in (
+        caplog.text
+    )
