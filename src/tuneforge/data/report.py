@@ -144,6 +144,7 @@ def _warnings(report: dict[str, Any]) -> list[str]:
             )
     if splits["train"].get("label_counts"):  # class names (not NER types, not numbers)
         warnings.extend(_case_variant_warnings(splits["train"]["label_counts"]))
+        warnings.extend(_joined_label_warnings(splits["train"]["label_counts"], report))
     for name, summary in splits.items():
         if summary["truncated_share"] > TRUNCATION_WARNING_SHARE and report.get("covered_tokens"):
             warnings.append(
@@ -188,6 +189,24 @@ def _warnings(report: dict[str, Any]) -> list[str]:
 
 _NAMED_AT_MOST = 10
 """Classes a warning names before it counts the rest (a 300-intent set would fill screens)."""
+
+
+_JOINERS = ("|", ";", ",")
+
+
+def _joined_label_warnings(counts: dict[str, int], report: dict[str, Any]) -> list[str]:
+    """Class names that look like several labels joined by a separator, read as one class
+    each: what a multilabel file read without data.label_separator gives."""
+    for joiner in _JOINERS:
+        joined = sorted(name for name in counts if joiner in name.strip(joiner))
+        if len(joined) >= 2:
+            task = "" if report["task_type"] == "multilabel" else "task.type: multilabel and "
+            return [
+                f"{len(joined)} class names contain {joiner!r} (e.g. {joined[0]!r}) and are "
+                f"read as one class each; if rows carry several labels, set {task}"
+                f"data.label_separator: {joiner!r}."
+            ]
+    return []
 
 
 def _case_variant_warnings(counts: dict[str, int]) -> list[str]:

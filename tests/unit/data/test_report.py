@@ -131,3 +131,23 @@ def test_report_names_at_most_ten_missing_classes(tokenizer):
         "intent07, intent08, intent09, intent10 and 14 more: their validation metrics are "
         "undefined."
     ]
+
+
+@pytest.mark.parametrize(
+    ("task_type", "advice"),
+    [
+        ("multilabel", "set data.label_separator: ';'."),
+        ("classification", "set task.type: multilabel and data.label_separator: ';'."),
+    ],
+)
+def test_report_warns_on_labels_joined_by_a_separator(tokenizer, task_type, advice):
+    labels = ["billing;refund", "billing", "delivery;refund", "billing;refund"]
+    train = [rec(f"text {i}", label) for i, label in enumerate(labels)]
+    warnings = build_data_report(Splits(train, [], [], []), tokenizer, 16, task_type)["warnings"]
+    assert (
+        "2 class names contain ';' (e.g. 'billing;refund') and are read as one class each; "
+        f"if rows carry several labels, {advice}"
+    ) in warnings
+    single = [rec("a", "Smith, J."), rec("b", "other")]
+    quiet = build_data_report(Splits(single, [], [], []), tokenizer, 16, "classification")
+    assert not any("class names contain" in w for w in quiet["warnings"])
