@@ -43,6 +43,13 @@ def token_table_records(
         if reason is not None:
             quarantined.append(QuarantinedRow(row.source, reason, " ".join(tokens)))
             continue
+        # A blank token carries no word to tag (no sub-word reaches the model): drop it with
+        # its tag, keeping the others aligned.
+        kept = [(token, tag) for token, tag in zip(tokens, tags, strict=True) if token.strip()]
+        if not kept:
+            quarantined.append(QuarantinedRow(row.source, EMPTY_TEXT))
+            continue
+        tokens, tags = [token for token, _ in kept], [tag for _, tag in kept]
         fixed, count = repair_iob2(tags)
         repaired += count
         records.append(Record(" ".join(tokens), fixed, row.source, tuple(tokens)))
@@ -60,7 +67,7 @@ def _tokens(row: RawRow) -> list[str]:
     if isinstance(value, str):  # a sentence stored as text: its whitespace-separated words
         return value.split()
     if isinstance(value, list | tuple) and all(isinstance(token, str) for token in value):
-        return [token for token in value if token.strip()]
+        return list(value)
     if value is None:
         return []
     raise DataError(

@@ -306,6 +306,7 @@ def test_load_ner_from_jsonl_token_and_tag_lists(tmp_path, make_config):
         {"tokens": ["bad", "tag"], "ner_tags": ["O", "PER"]},
         {"tokens": [], "ner_tags": []},
         {"tokens": ["no", "tags"]},
+        {"tokens": ["Oslo", " ", "rain"], "ner_tags": ["B-LOC", "O", "O"]},  # a blank token
     ]
     path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
     config = make_config("d.jsonl", task="ner", text_column="tokens", label_column="ner_tags")
@@ -313,6 +314,7 @@ def test_load_ner_from_jsonl_token_and_tag_lists(tmp_path, make_config):
     assert [(r.text, r.label, r.tokens) for r in records] == [
         ("Anna lives in Oslo", ("B-PER", "O", "O", "B-LOC"), ("Anna", "lives", "in", "Oslo")),
         ("New York !", ("B-LOC", "I-LOC", "O"), ("New", "York", "!")),
+        ("Oslo rain", ("B-LOC", "O"), ("Oslo", "rain")),
     ]
     assert [(q.source, q.reason) for q in quarantined] == [
         (f"{path}:3", "invalid label: 1 tags for 2 tokens"),
