@@ -617,7 +617,10 @@ def _clipping_optimizer() -> type:
             rows = len(samples[0])
             squares = [torch.zeros(rows, device=samples[0].device) for _ in self.clips]
             for group, sample in zip(groups, samples, strict=True):
-                squares[group] += sample.flatten(1).float().pow(2).sum(dim=1)
+                # A norm per row, as Opacus takes it: squaring the samples first would hold a
+                # second copy of them (rows x parameters) in memory.
+                norms = torch.linalg.vector_norm(sample.flatten(1), dim=1)
+                squares[group] += norms.float().pow(2)
             factors = [
                 (clip / (total.sqrt() + 1e-6)).clamp(max=1.0)
                 for clip, total in zip(self.clips, squares, strict=True)
