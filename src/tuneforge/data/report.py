@@ -200,7 +200,8 @@ def _joined_label_warnings(counts: dict[str, int], report: dict[str, Any]) -> li
     for joiner in _JOINERS:
         joined = sorted(name for name in counts if joiner in name.strip(joiner))
         if len(joined) >= 2:
-            task = "" if report["task_type"] == "multilabel" else "task.type: multilabel and "
+            several = label_kind_of(report["task_type"]) == "class_set"
+            task = "" if several else "task.type: multilabel and "
             return [
                 f"{len(joined)} class names contain {joiner!r} (e.g. {joined[0]!r}) and are "
                 f"read as one class each; if rows carry several labels, set {task}"
