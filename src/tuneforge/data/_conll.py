@@ -58,12 +58,7 @@ def read_conll(path: Path, encoding: str) -> list[Record]:
             first_line = number
         tokens.append(columns[0])
         tags.append(columns[-1])
-    if repaired:
-        logger.warning(
-            "%s: %d I- tags started an entity (IOB1 style) and were rewritten to B- (IOB2).",
-            path,
-            repaired,
-        )
+    warn_repaired_iob1(path, repaired)
     return records
 
 
@@ -81,6 +76,16 @@ def repair_iob2(tags: list[str] | tuple[str, ...]) -> tuple[tuple[str, ...], int
         fixed.append(tag)
         previous = tag
     return tuple(fixed), count
+
+
+def warn_repaired_iob1(path: Path, repaired: int) -> None:
+    """Say how many IOB1 entity starts `repair_iob2` rewrote in a file (none: nothing)."""
+    if repaired:
+        logger.warning(
+            "%s: %d I- tags started an entity (IOB1 style) and were rewritten to B- (IOB2).",
+            path,
+            repaired,
+        )
 
 
 def is_iob2_tag(tag: str) -> bool:

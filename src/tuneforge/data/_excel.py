@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tuneforge.config import DataConfig
-from tuneforge.data._tabular import RawRow, check_column, check_unique_columns
+from tuneforge.data._tabular import RawRow, column_indices
 from tuneforge.errors import DataError
 
 
@@ -65,10 +65,7 @@ def _sheet_rows(
             f"{path}: sheet {title!r} is empty. Point data.source (or data.sheet) at a sheet "
             "with a header row and rows."
         )
-    check_column(path, data.text_column, header, "data.text_column")
-    check_column(path, data.label_column, header, "data.label_column")
-    check_unique_columns(path, header, (data.text_column, data.label_column))
-    text_index, label_index = header.index(data.text_column), header.index(data.label_column)
+    text_index, label_index = column_indices(path, header, data)
     rows = []
     for number, row in enumerate(remaining, start=header_row + 1):
         if all(_text(cell).strip() == "" for cell in row):

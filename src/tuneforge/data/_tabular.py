@@ -49,16 +49,26 @@ def check_column(path: Path, column: str, available: list[str], setting: str) ->
     )
 
 
-def check_unique_columns(path: Path, header: list[str], names: tuple[str, ...]) -> None:
-    """Raise a DataError when a column tuneforge reads is named twice in the header: which of
-    the two holds the data cannot be told."""
-    for name in names:
-        positions = [str(index + 1) for index, cell in enumerate(header) if cell == name]
+def column_indices(path: Path, header: list[str], data: DataConfig) -> tuple[int, int]:
+    """Where a header holds data.text_column and data.label_column.
+
+    Raises:
+        DataError: a column missing (with the closest name), or named twice (which of the two
+            holds the data cannot be told).
+    """
+    indices = []
+    columns = ((data.text_column, "data.text_column"), (data.label_column, "data.label_column"))
+    for name, setting in columns:
+        check_column(path, name, header, setting)
+        positions = [index for index, cell in enumerate(header) if cell == name]
         if len(positions) > 1:
             raise DataError(
                 f"{path}: the header names {name!r} {len(positions)} times (columns "
-                f"{', '.join(positions)}); rename the copies so one column holds it."
+                f"{', '.join(str(index + 1) for index in positions)}); rename the copies so "
+                "one column holds it."
             )
+        indices.append(positions[0])
+    return indices[0], indices[1]
 
 
 def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]:
@@ -74,10 +84,7 @@ def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]
     header = header_cells(reader)
     if header is None:
         raise DataError(f"{path} is empty. Point data.source at a file with a header and rows.")
-    check_column(path, data.text_column, header, "data.text_column")
-    check_column(path, data.label_column, header, "data.label_column")
-    check_unique_columns(path, header, (data.text_column, data.label_column))
-    text_index, label_index = header.index(data.text_column), header.index(data.label_column)
+    text_index, label_index = column_indices(path, header, data)
     rows, line = [], reader.line_num + 1
     for cells in reader:
         if cells:

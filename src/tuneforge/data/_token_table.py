@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tuneforge.data._conll import is_iob2_tag, repair_iob2
+from tuneforge.data._conll import is_iob2_tag, repair_iob2, warn_repaired_iob1
 from tuneforge.data._tabular import RawRow
 from tuneforge.data.quarantine import EMPTY_TEXT, MISSING_LABEL, invalid_label_reason
 from tuneforge.data.records import QuarantinedRow, Record
@@ -53,12 +53,7 @@ def token_table_records(
         fixed, count = repair_iob2(tags)
         repaired += count
         records.append(Record(" ".join(tokens), fixed, row.source, tuple(tokens)))
-    if repaired:
-        logger.warning(
-            "%s: %d I- tags started an entity (IOB1 style) and were rewritten to B- (IOB2).",
-            path,
-            repaired,
-        )
+    warn_repaired_iob1(path, repaired)
     return records, quarantined
 
 

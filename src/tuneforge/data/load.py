@@ -139,7 +139,6 @@ def _from_table(rows: list[RawRow], config: RunConfig) -> tuple[list[Record], li
     records, quarantined = [], []
     data = config.data
     for row in rows:
-        text = "" if row.text is None else str(row.text)
         if row.problem:
             quarantined.append(QuarantinedRow(row.source, row.problem))
             continue
@@ -147,6 +146,7 @@ def _from_table(rows: list[RawRow], config: RunConfig) -> tuple[list[Record], li
             reason = invalid_text_reason(type(row.text).__name__, data.text_column)
             quarantined.append(QuarantinedRow(row.source, reason, None, _shown(row.label)))
             continue
+        text = "" if row.text is None else str(row.text)
         if not text.strip():
             quarantined.append(QuarantinedRow(row.source, EMPTY_TEXT, text, _shown(row.label)))
             continue

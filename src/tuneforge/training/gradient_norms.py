@@ -27,12 +27,14 @@ class GradientNorms:
         self._norms: list[torch.Tensor] = []
         self._clipped: list[torch.Tensor] = []
         self._read = 0
-        self._steps: list[int] = []
-        """The first and the last optimizer step measured."""
+        self._first_step: int | None = None
+        self._last_step: int | None = None
 
     def mark_step(self, step: int) -> None:
         """The optimizer step whose pieces are being added (1-based)."""
-        self._steps = [self._steps[0] if self._steps else step, step]
+        if self._first_step is None:
+            self._first_step = step
+        self._last_step = step
 
     def add(self, norms: torch.Tensor, clipped: torch.Tensor) -> None:
         """One piece's norms (one per example) and whether each example's gradient was cut."""
@@ -48,8 +50,8 @@ class GradientNorms:
     def overall(self) -> dict[str, Any] | None:
         """The summary of every example added, with the steps it covers; None if none were."""
         summary = _summary(self._norms, self._clipped)
-        if summary is not None and self._steps:
-            summary["steps"] = list(self._steps)
+        if summary is not None and self._first_step is not None:
+            summary["steps"] = [self._first_step, self._last_step]
         return summary
 
 

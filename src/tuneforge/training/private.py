@@ -513,8 +513,8 @@ class PrivateTraining:
         steps = context.state.global_step
         epsilon = self.plan.epsilon(steps)
         context.state.history[-1]["epsilon"] = round(epsilon, 4)
-        norms = self.gradient_norms.since_last()
         if self.announce:
+            norms = self.gradient_norms.since_last()
             target = self.plan.target_epsilon
             budget = f" of {target:g}" if target is not None else ""
             clipping = f"; {describe(norms, self.plan.max_grad_norm)}" if norms else ""
