@@ -57,6 +57,14 @@ def registry_push(
     stage: Annotated[
         str | None, typer.Option(help="Stage to put it in: staging, production or archived.")
     ] = None,
+    with_data: Annotated[
+        bool,
+        typer.Option(
+            "--with-data",
+            help="Also copy the files holding texts of the data (splits/, quarantine.jsonl, "
+            "explanation pages, robustness examples); by default they stay with the run.",
+        ),
+    ] = False,
     registry: RegistryOption = None,
     database_url: DatabaseUrlOption = None,
 ) -> None:
@@ -64,12 +72,21 @@ def registry_push(
     from tuneforge.registry import open_registry
 
     with open_registry(registry, database_url) as opened:
-        version = opened.push(run_dir, name, description=description, stage=stage)
+        version = opened.push(
+            run_dir, name, description=description, stage=stage, with_data=with_data
+        )
     profile = "with" if version.lineage.get("reference_profile") else "without (no splits)"
     console.print(
         f"Pushed {version.ref} ({version.stage or 'no stage'}) {profile} a monitoring reference "
         f"profile: {version.artifact_dir}"
     )
+    left_out = version.lineage["data_rows_left_out"]
+    if left_out:
+        folders = sorted({path.split("/")[0] + ("/" if "/" in path else "") for path in left_out})
+        console.print(
+            f"Left {len(left_out)} file(s) holding texts of the data with the run "
+            f"({', '.join(folders)}); --with-data copies them too."
+        )
 
 
 @registry_app.command("promote")

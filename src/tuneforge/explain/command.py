@@ -85,8 +85,8 @@ def _faithfulness(
 ) -> None:
     from tuneforge.explain.faithfulness import evaluate_faithfulness
     from tuneforge.explain.html import write_attribution_page
-    from tuneforge.explain.report import EXPLANATIONS_DIR, faithfulness_markdown, write_faithfulness
-    from tuneforge.run.layout import SPLITS_DIR, read_records
+    from tuneforge.explain.report import faithfulness_markdown, write_faithfulness
+    from tuneforge.run.layout import EXPLANATIONS_DIR, SPLITS_DIR, read_records
 
     if not model.predictor.task.sequence_level:
         raise ExplainError(

@@ -101,8 +101,7 @@ def embed_map_command(
 ) -> list[Path]:
     """Write <split>_<method>.png, .html and .json (silhouettes) of a run's saved split."""
     from tuneforge.explain.map_html import map_page, plot_map
-    from tuneforge.explain.report import EXPLANATIONS_DIR
-    from tuneforge.run.layout import SPLITS_DIR, read_records
+    from tuneforge.run.layout import EXPLANATIONS_DIR, SPLITS_DIR, read_records
 
     if method not in PROJECTIONS:
         raise ExplainError(f"--method {method!r}: use one of {', '.join(PROJECTIONS)}.")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.explain.faithfulness import RANDOM, FaithfulnessReport
+from tuneforge.run.layout import EXPLANATIONS_DIR
 
-EXPLANATIONS_DIR = "explanations"
 _CARD_BEGIN = "<!-- tuneforge explain -->"
 _CARD_END = "<!-- /tuneforge explain -->"
 _COMPRESS_MARKER = "<!-- tuneforge compress sweep -->"  # compress/sweep.py's section, kept last

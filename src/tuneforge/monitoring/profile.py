@@ -185,12 +185,16 @@ def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.bincount(index, minlength=len(edges) + 1).astype(np.float64)
 
 
-def build_reference_profile(run_dir: Path, max_examples: int = MAX_PROFILE_EXAMPLES) -> dict:
+def build_reference_profile(
+    run_dir: Path, max_examples: int = MAX_PROFILE_EXAMPLES, splits_from: Path | None = None
+) -> dict:
     """Profile of a finished run's predictions on its validation split (test if that is empty).
 
     Args:
-        run_dir: A finished run folder (with `splits/` and `model/`).
+        run_dir: A finished run folder (with `model/`, and `splits/` unless ``splits_from``).
         max_examples: Use at most this many examples (the first ones of the split).
+        splits_from: The run folder whose `splits/` to read (a registry version is profiled
+            from its source run: it does not keep the data's texts).
 
     Returns:
         The JSON-serialisable reference profile that live traffic is compared with.
@@ -203,9 +207,10 @@ def build_reference_profile(run_dir: Path, max_examples: int = MAX_PROFILE_EXAMP
     from tuneforge.run.layout import SPLITS_DIR, read_records
 
     run_dir = Path(run_dir)
+    splits_dir = Path(splits_from or run_dir) / SPLITS_DIR
     split, records = None, []
     for name in ("validation", "test"):
-        path = run_dir / SPLITS_DIR / f"{name}.jsonl"
+        path = splits_dir / f"{name}.jsonl"
         if path.is_file():
             records = read_records(path)
             if records:
@@ -213,7 +218,8 @@ def build_reference_profile(run_dir: Path, max_examples: int = MAX_PROFILE_EXAMP
                 break
     if not records:
         raise RunError(
-            f"{run_dir} has no non-empty {SPLITS_DIR}/validation.jsonl or {SPLITS_DIR}/test.jsonl: "
+            f"{splits_dir.parent} has no non-empty {SPLITS_DIR}/validation.jsonl or "
+            f"{SPLITS_DIR}/test.jsonl: "
             "a reference profile needs examples of the traffic the model was trained for."
         )
     records = records[:max_examples]

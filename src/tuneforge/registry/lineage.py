@@ -23,7 +23,11 @@ def utc_now() -> str:
 
 
 def describe_version(
-    version_dir: Path, source_run: Path, digests: dict[str, str], reference_profile: bool
+    version_dir: Path,
+    source_run: Path,
+    digests: dict[str, str],
+    reference_profile: bool,
+    left_out: list[Path],
 ) -> dict[str, Any]:
     """Columns of a version read from its (copied) run files.
 
@@ -32,6 +36,7 @@ def describe_version(
         source_run: The run folder it was copied from.
         digests: sha256 of every copied file, by relative path.
         reference_profile: Whether reference_profile.json was written.
+        left_out: Run files holding texts of the data that were not copied.
     """
     info = read_run_info(version_dir / MODEL_DIR)
     metrics = _read_json(version_dir / METRICS_FILE)
@@ -49,6 +54,8 @@ def describe_version(
         "backend": info.backend,
         "weights_sha256": {path.as_posix(): digests[path.as_posix()] for path in weights},
         "files": len(digests),
+        # Where the data's texts are: a reviewer sees they stayed with the source run.
+        "data_rows_left_out": sorted(path.as_posix() for path in left_out),
         "data_report": data_report_summary(version_dir / DATA_REPORT_FILE),
         "reference_profile": reference_profile,
         "tuneforge_version": _tuneforge_version(),

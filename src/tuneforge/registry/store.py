@@ -26,6 +26,7 @@ from tuneforge.run.layout import (
     PRIVACY_AUDIT_FILE,
     ROBUSTNESS_DIR,
     ROBUSTNESS_FILE,
+    holds_data_rows,
 )
 
 REGISTRY_ENV = "TUNEFORGE_REGISTRY"
@@ -67,7 +68,8 @@ class ModelVersion:
             return None
         report = json.loads(path.read_text(encoding="utf-8"))
         for attack in report.get("attacks", {}).values():
-            attack.pop("examples", None)  # texts of the user's data stay in the report file
+            # Versions pushed before examples had their own file carry them here.
+            attack.pop("examples", None)
         return report
 
     def privacy_audit(self) -> dict[str, Any] | None:
@@ -145,6 +147,7 @@ class Registry:
         name: str,
         description: str | None = None,
         stage: str | None = None,
+        with_data: bool = False,
     ) -> ModelVersion:
         """Register a finished run as the next version of ``name``, atomically.
 
@@ -152,6 +155,11 @@ class Registry:
         verified by sha256, profiled for monitoring, made read-only and fsynced; then, under the
         registry's write lock, the folder is renamed to artifacts/<name>/<version> and the row
         committed. A failure or crash at any point leaves no visible version.
+
+        Files holding texts of the data (saved splits, quarantine, explanation pages, robustness
+        examples: run.layout.holds_data_rows) stay with the run unless ``with_data``; the
+        reference profile is built from the run's splits either way, and the lineage lists what
+        was left out.
 
         Raises:
             RegistryError: Bad name or stage, unfinished run, pickle or missing weights.
@@ -161,11 +169,14 @@ class Registry:
             validate_stage(stage)
         run_dir = Path(run_dir)
         files = artifacts.run_files(run_dir)
+        left_out = [] if with_data else [path for path in files if holds_data_rows(path)]
         artifacts.clean_staging(self.root)
         with artifacts.staging_folder(self.root) as folder:
-            digests = artifacts.copy_verified(run_dir, files, folder)
-            has_profile = write_reference_profile(folder)
-            columns = describe_version(folder, run_dir, digests, has_profile)
+            digests = artifacts.copy_verified(
+                run_dir, [path for path in files if path not in left_out], folder
+            )
+            has_profile = write_reference_profile(folder, splits_from=run_dir)
+            columns = describe_version(folder, run_dir, digests, has_profile, left_out)
             artifacts.seal(folder)
             version = self._commit(folder, name, stage, description, columns)
         return self._get(name, version)
@@ -372,16 +383,18 @@ def _archive_production(connection: Any, name: str) -> None:
     )
 
 
-def write_reference_profile(version_dir: Path) -> bool:
-    """Write the monitoring reference profile into a staged version; False if the run has no
-    split examples to profile (the push goes on without one). Loading and predicting here also
-    proves the staged copy is a loadable model before it becomes a version."""
+def write_reference_profile(version_dir: Path, splits_from: Path) -> bool:
+    """Write the monitoring reference profile into a staged version, from the split examples of
+    the run folder ``splits_from``; False if it has none (the push goes on without one). Loading
+    the staged model and predicting here also proves the staged copy is a loadable model before
+    it becomes a version."""
     from tuneforge._atomic import write_json_atomic
     from tuneforge.monitoring import build_reference_profile
     from tuneforge.run.layout import SPLITS_DIR
 
-    splits = [version_dir / SPLITS_DIR / f"{split}.jsonl" for split in ("validation", "test")]
+    splits = [splits_from / SPLITS_DIR / f"{split}.jsonl" for split in ("validation", "test")]
     if not any(path.is_file() and path.stat().st_size > 0 for path in splits):
         return False
-    write_json_atomic(build_reference_profile(version_dir), version_dir / REFERENCE_PROFILE_FILE)
+    profile = build_reference_profile(version_dir, splits_from=splits_from)
+    write_json_atomic(profile, version_dir / REFERENCE_PROFILE_FILE)
     return True

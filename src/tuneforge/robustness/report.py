@@ -1,7 +1,8 @@
 """The robustness report: numbers per attack, a markdown page, a bar chart, a model-card section.
 
-Texts of successful attacks appear in the report files only (they are examples of the user's
-data): never in logs or on the terminal.
+Texts of successful attacks are examples of the user's data: they go to their own files
+(examples.json, examples.md; run/layout.holds_data_rows), never to the summary, the logs or the
+terminal, so that the numbers can travel (model card, registry) without them.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from tuneforge._atomic import write_json_atomic
+from tuneforge._atomic import write_json_atomic, write_text_atomic
 from tuneforge.run import layout
 
 REPORT_DIR = layout.ROBUSTNESS_DIR
 REPORT_FILE = layout.ROBUSTNESS_FILE
 MARKDOWN_FILE = "robustness.md"
+EXAMPLES_JSON_FILE = f"{layout.ROBUSTNESS_EXAMPLES_STEM}.json"
+EXAMPLES_MARKDOWN_FILE = f"{layout.ROBUSTNESS_EXAMPLES_STEM}.md"
 CHART_FILE = "robustness.png"
 _CARD_START = "<!-- robustness:start -->"
 _CARD_END = "<!-- robustness:end -->"
@@ -92,13 +95,28 @@ def build_report(
 
 
 def write_report(run_dir: Path, report: dict[str, Any]) -> Path:
-    """robustness/robustness.json, robustness.md and robustness.png, and the model card."""
+    """robustness/robustness.json, robustness.md and robustness.png (numbers), examples.json and
+    examples.md (texts of successful attacks), and the model card section."""
     folder = run_dir / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(report, folder / REPORT_FILE)
-    markdown = render_markdown(report)
-    (folder / MARKDOWN_FILE).write_text(markdown + _examples_markdown(report), encoding="utf-8")
-    plot_robustness(report, folder / CHART_FILE)
+    examples = {name: attack.get("examples", []) for name, attack in report["attacks"].items()}
+    numbers = {
+        **report,
+        "attacks": {
+            name: {key: value for key, value in attack.items() if key != "examples"}
+            for name, attack in report["attacks"].items()
+        },
+    }
+    write_json_atomic(numbers, folder / REPORT_FILE)
+    write_json_atomic(examples, folder / EXAMPLES_JSON_FILE)
+    markdown = render_markdown(numbers)
+    link = (
+        f"\nExamples of successful attacks (texts of your data): "
+        f"[{EXAMPLES_MARKDOWN_FILE}]({EXAMPLES_MARKDOWN_FILE}).\n"
+    )
+    write_text_atomic(markdown + link, folder / MARKDOWN_FILE)
+    write_text_atomic(_examples_markdown(examples), folder / EXAMPLES_MARKDOWN_FILE)
+    plot_robustness(numbers, folder / CHART_FILE)
     append_to_model_card(run_dir / layout.MODEL_CARD_FILE, markdown)
     return folder
 
@@ -124,10 +142,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
 
 
-def _examples_markdown(report: dict[str, Any]) -> str:
-    lines = ["\n## Successful attacks (examples)\n"]
-    for name, attack in report["attacks"].items():
-        for example in attack["examples"]:
+def _examples_markdown(examples: dict[str, list[dict[str, Any]]]) -> str:
+    lines = ["# Successful attacks (examples)\n"]
+    for name, per_attack in examples.items():
+        for example in per_attack:
             lines.append(
                 f"- **{name}** ({example['label']} -> {example['predicted']}): "
                 f"`{example['original']}` -> `{example['perturbed']}`"

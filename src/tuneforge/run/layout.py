@@ -31,6 +31,29 @@ ROBUSTNESS_FILE = "robustness.json"
 PRIVACY_AUDIT_DIR = "privacy_audit"
 """`tuneforge privacy audit` output: PRIVACY_AUDIT_FILE, audit.md and roc.png."""
 PRIVACY_AUDIT_FILE = "audit.json"
+EXPLANATIONS_DIR = "explanations"
+"""`tuneforge explain --faithfulness` and `embed-map` output (explain/report.py)."""
+ROBUSTNESS_EXAMPLES_STEM = "examples"
+"""Inside ROBUSTNESS_DIR: examples.json and examples.md, the texts of successful attacks."""
+
+
+def holds_data_rows(relative: Path) -> bool:
+    """Whether a run file (relative to the run folder) holds texts of the user's data.
+
+    The saved splits and the quarantine are rows of it; the explanation pages and the robustness
+    examples quote them. They stay in the run folder, where whoever trained can read them; a
+    registry version leaves them out unless asked (registry/artifacts.run_files), since a model is
+    shared and served from there: a DP model beside its raw training rows would undo its promise.
+    """
+    parts = relative.parts
+    if not parts:
+        return False
+    top = parts[0]
+    return (
+        top in (SPLITS_DIR, QUARANTINE_FILE)
+        or (top == EXPLANATIONS_DIR and relative.suffix == ".html")
+        or (top == ROBUSTNESS_DIR and relative.stem == ROBUSTNESS_EXAMPLES_STEM)
+    )
 
 
 def is_finished(run_dir: Path) -> bool:

@@ -37,4 +37,6 @@ def registry(tmp_path: Path) -> Registry:
 def no_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the monitoring reference profile (a model load and prediction per push) in tests
     about something else; tests of the profile itself do not use this."""
-    monkeypatch.setattr("tuneforge.registry.store.write_reference_profile", lambda folder: False)
+    monkeypatch.setattr(
+        "tuneforge.registry.store.write_reference_profile", lambda folder, splits_from: False
+    )

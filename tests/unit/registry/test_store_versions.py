@@ -27,9 +27,13 @@ def test_store_push_copies_run_immutably_with_metadata(
     assert version.artifact_dir == registry.root / "artifacts" / "news-topic" / "1"
     copied = relative_files(version.artifact_dir)
     source = {name for name in relative_files(finished_run) if not name.startswith("checkpoints/")}
-    # Every run file except the training checkpoints, plus the monitoring reference profile.
-    assert copied == source | {"reference_profile.json"}
-    for name in source:
+    data_rows = {"quarantine.jsonl", "splits/validation.jsonl", "splits/test.jsonl"}
+    assert data_rows <= source
+    # Every run file except the training checkpoints and the data's texts, plus the monitoring
+    # reference profile (built from the run's splits).
+    assert copied == (source - data_rows) | {"reference_profile.json"}
+    assert version.lineage["data_rows_left_out"] == sorted(data_rows)
+    for name in source - data_rows:
         assert sha256_file(version.artifact_dir / name) == sha256_file(finished_run / name)
     weights = version.lineage["weights_sha256"]
     assert weights == {
@@ -143,7 +147,7 @@ def test_store_concurrent_pushes_get_distinct_numbers(tmp_path: Path, finished_r
     assert folders == ["1", "2", "3", "4"]
 
 
-def _fail(folder: Path) -> bool:
+def _fail(folder: Path, splits_from: Path) -> bool:
     raise OSError("disk full (injected)")
 
 
@@ -154,3 +158,25 @@ def test_store_push_without_splits_has_no_profile(registry: Registry, run_copy: 
     assert version.lineage["reference_profile"] is False
     assert version.reference_profile() is None
     assert not (version.artifact_dir / "reference_profile.json").exists()
+
+
+@pytest.mark.usefixtures("no_profile")
+def test_store_push_leaves_texts_of_the_data_with_the_run_unless_asked(
+    registry: Registry, run_copy: Path
+) -> None:
+    # What `tuneforge explain --faithfulness` and `tuneforge robustness` write beside the numbers.
+    quoted = ["explanations/report.html", "robustness/examples.md", "robustness/examples.json"]
+    numbers = ["explanations/faithfulness.json", "robustness/robustness.json"]
+    for name in quoted + numbers:
+        (run_copy / name).parent.mkdir(exist_ok=True)
+        (run_copy / name).write_text("{}")
+
+    kept = relative_files(registry.push(run_copy, "news-topic").artifact_dir)
+    assert set(numbers) <= kept
+    assert not kept & {*quoted, "quarantine.jsonl"} and not any(
+        n.startswith("splits/") for n in kept
+    )
+
+    everything = registry.push(run_copy, "news-topic", with_data=True)
+    assert relative_files(everything.artifact_dir) == relative_files(run_copy)
+    assert everything.lineage["data_rows_left_out"] == []

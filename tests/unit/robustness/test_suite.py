@@ -75,6 +75,14 @@ def test_suite_writes_report_and_model_card(tmp_path_factory, in_tmp, monkeypatc
         assert attack["mean_queries"] <= 6
         assert 0.0 <= attack["accuracy"] <= report["clean_accuracy"]
         assert attack["version"].endswith(".v1")
+        assert "examples" not in attack  # the numbers travel (registry); the texts do not
+    examples = json.loads((folder / "examples.json").read_text(encoding="utf-8"))
+    assert set(examples) == set(report["attacks"])
+    summary = (folder / "robustness.md").read_text(encoding="utf-8")
+    listed = (folder / "examples.md").read_text(encoding="utf-8")
+    assert "[examples.md](examples.md)" in summary
+    for example in (example for per_attack in examples.values() for example in per_attack):
+        assert example["original"] in listed and example["original"] not in summary
     assert (folder / "robustness.png").stat().st_size > 1000
     card = (run_dir / "model_card.md").read_text(encoding="utf-8")
     assert card.count("## Robustness") == 1
