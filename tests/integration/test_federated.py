@@ -173,24 +173,30 @@ class _OneSiteFederation:
     port: int
     start: Callable[..., subprocess.Popen]
 
-    def coordinate(self, *options: str) -> subprocess.Popen:
-        """The coordinator for one site, giving up 20 s after it starts waiting."""
+    def coordinate(self, *options: str, sites: int = 1, timeout_s: int = 20) -> subprocess.Popen:
+        """The coordinator for `sites` sites, giving up `timeout_s` after it starts waiting."""
         return self.start(
             "coordinator.log",
-            *("coordinate", str(self.config), "--sites", "1", "--site-timeout", "20"),
-            *("--listen", f"127.0.0.1:{self.port}", *options),
+            *("coordinate", str(self.config), "--sites", str(sites)),
+            *("--site-timeout", str(timeout_s), "--listen", f"127.0.0.1:{self.port}", *options),
         )
 
-    def serve_site(self, log_name: str, *options: str) -> subprocess.Popen:
-        """A site serving the site file to that coordinator."""
+    def serve_site(
+        self, log_name: str, *options: str, data: Path | None = None
+    ) -> subprocess.Popen:
+        """A site serving the site file (or `data`) to that coordinator."""
         return self.start(
             log_name,
             *("serve-site", str(self.config), "--superlink", f"127.0.0.1:{self.port}"),
-            *("--data", str(self.site_file), *options),
+            *("--data", str(data or self.site_file), *options),
         )
 
 
-def _one_site_federation(tmp_path: Path, bbc_news_dir: Path) -> _OneSiteFederation:
+def _one_site_federation(
+    tmp_path: Path, bbc_news_dir: Path, federated: dict[str, Any] | None = None
+) -> _OneSiteFederation:
+    """The site file holds the first 8 articles of each topic, the coordinator's evaluation
+    file the next 6 (later offsets are free for more sites)."""
     from _configs import BBC_TOPICS, cli_env
 
     from tuneforge._net import free_port
@@ -199,7 +205,7 @@ def _one_site_federation(tmp_path: Path, bbc_news_dir: Path) -> _OneSiteFederati
     evaluation = write_bbc_csv(tmp_path / "coordinator.csv", bbc_news_dir, per_topic=6, offset=8)
     raw = tiny_config(tmp_path / "runs", **LORA_ROUNDS)
     raw["data"] = {"source": str(evaluation), "labels": list(BBC_TOPICS)}
-    raw["federated"] = {"rounds": 1, "local_epochs": 1}
+    raw["federated"] = {"rounds": 1, "local_epochs": 1, **(federated or {})}
     config = write_yaml(tmp_path / "fed.yaml", raw)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -516,3 +522,56 @@ def test_federated_site_without_a_registered_key_cannot_join(
     assert "only 0 of 1 site(s) connected in 20 s" in output, output[-3000:]
     assert not (tmp_path / "runs" / "run" / "metrics.json").exists()
     assert _flower_processes_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("threshold", [0.67, 1.0])
+def test_federated_secure_aggregation_outlives_a_site_that_drops_out(
+    tmp_path: Path, bbc_news_dir: Path, threshold: float
+) -> None:
+    """SecAgg+ with secure_aggregation_threshold 0.67: of 3 sites, one fails its training after
+    the key exchange (its 48 training rows exceed --max-site-rows 40, so it refuses to fit) and
+    says why on its console; the server unmasks the sum of the two that stayed, the round counts
+    one dropped site and the run finishes. With the default 1.0 the same round cannot be
+    unmasked without the third site's shares, and the run stops saying so."""
+    import signal
+
+    from tuneforge.federated.processes import wait_for_port
+
+    secure = {"secure_aggregation": True, "secure_aggregation_threshold": threshold}
+    federation = _one_site_federation(tmp_path, bbc_news_dir, federated=secure)
+    second = write_bbc_csv(tmp_path / "second.csv", bbc_news_dir, per_topic=8, offset=14)
+    large = write_bbc_csv(tmp_path / "large.csv", bbc_news_dir, per_topic=12, offset=22)
+    coordinator = federation.coordinate("--max-site-rows", "40", sites=3, timeout_s=300)
+    sites: list[subprocess.Popen] = []
+    try:
+        wait_for_port("127.0.0.1", federation.port, coordinator, 120)
+        sites.append(federation.serve_site("site.log"))
+        sites.append(federation.serve_site("second.log", data=second))
+        sites.append(federation.serve_site("large.log", data=large))
+        coordinator.wait(timeout=900)
+    finally:
+        for process in (coordinator, *sites):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (coordinator, *sites):
+            process.wait(timeout=120)
+
+    output = (tmp_path / "coordinator.log").read_text()
+    large_output = " ".join((tmp_path / "large.log").read_text().split())
+    assert "a round's work failed here" in large_output, large_output[-3000:]
+    assert "more than the coordinator's --max-site-rows 40" in large_output, large_output[-3000:]
+    assert _flower_processes_under(tmp_path) == []
+    if threshold == 1.0:
+        assert coordinator.returncode not in (0, None), output[-4000:]
+        flat = " ".join(output.split())
+        assert "SecAgg+ round 1 aggregated no site's update: 1 site(s) failed" in flat, flat[-3000:]
+        assert not (tmp_path / "runs" / "run" / "metrics.json").exists()
+        return
+    assert coordinator.returncode == 0, output[-4000:]
+    report = json.loads((tmp_path / "runs" / "run" / "federated.json").read_text())
+    last = report["rounds"][-1]
+    assert last["round"] == 1 and sorted(last["trained_sites"]) == ["second.csv", "site.csv"]
+    assert last["dropped_sites"] == 1
+    assert "sites dropped" in output
+    card = (tmp_path / "runs" / "run" / "model_card.md").read_text()
+    assert "67% of a round's sites needed to unmask" in card

@@ -66,9 +66,20 @@ class FederatedConfig(Section):
     """SecAgg+ (Bell et al. 2020): the sites mask their quantised updates so that the server
     learns only their weighted sum. Flower offers it on its legacy workflow only: not with
     client DP nor exchange: full (see docs/guide.md)."""
+    secure_aggregation_threshold: float = Field(1.0, gt=0, le=1)
+    """SecAgg+: the share of a round's sites that must stay to the end for the server to remove
+    the masks (Flower's reconstruction_threshold; at least 2 sites). 1.0: every site, so one
+    that drops out after the key exchange fails the round. Lower tolerates dropouts (0.67 of 3
+    sites: one) and the round aggregates the sites that stayed, but a server colluding with that
+    many sites could unmask one site's update: keep it above half."""
 
     @model_validator(mode="after")
     def _secure_aggregation_composes(self) -> FederatedConfig:
+        if self.secure_aggregation_threshold != 1.0 and not self.secure_aggregation:
+            raise ValueError(
+                "federated.secure_aggregation_threshold applies to secure aggregation only: set "
+                "secure_aggregation: true, or remove the threshold"
+            )
         if self.secure_aggregation and self.privacy is not None:
             raise ValueError(
                 "federated.secure_aggregation runs on Flower's legacy workflow, and client DP "

@@ -10,6 +10,7 @@ config (`serve-site` sets both) and prepares the site's data once per process.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 from flwr.app import Context, Message
@@ -40,11 +41,19 @@ def evaluate(msg: Message, context: Context) -> Message:
 def _handle(msg: Message, context: Context) -> Message:
     from tuneforge._process import run_settings
 
-    app, threads = _site_app(
-        str(context.node_config["config"]), str(context.node_config["site-name"])
-    )
-    with run_settings(threads):
-        return app(msg, context)
+    try:
+        app, threads = _site_app(
+            str(context.node_config["config"]), str(context.node_config["site-name"])
+        )
+        with run_settings(threads):
+            return app(msg, context)
+    except Exception as error:
+        from tuneforge.federated.deployment import SITE_FAILURE_MARK
+
+        # Flower answers the coordinator with an error and writes the traceback to the
+        # SuperNode's log, which only `serve-site` reads: this line is what it shows the site.
+        print(f"{SITE_FAILURE_MARK}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        raise
 
 
 @functools.cache

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from tuneforge.config import RunConfig, load_config, save_config
 from tuneforge.console import console
 from tuneforge.errors import ConfigError, DataError, RunError
@@ -26,6 +28,10 @@ from tuneforge.federated.run import FederatedResult
 from tuneforge.federated.site_keys import SiteKey, check_site_private_key, public_site_keys
 from tuneforge.federated.tls import coordinator_tls, site_tls
 from tuneforge.run import layout
+
+SITE_FAILURE_MARK = "tuneforge site failure: "
+"""Starts the line a deployed site's ClientApp writes when a message fails (apps._handle);
+`serve-site` shows those lines of the SuperNode's log."""
 
 if TYPE_CHECKING:
     from flwr.app import Context
@@ -287,10 +293,13 @@ def serve_site(
             flower_process(supernode, folder / "supernode.log") as process,
         ):
             console.print("serving; stop with Ctrl-C")
+            relay = _FailureRelay(folder / "supernode.log", name)
             try:
                 while process.poll() is None:
+                    relay.show_new()
                     time.sleep(0.5)
             except KeyboardInterrupt:
+                relay.show_new()
                 console.print(f"site {name} stopped")
                 return
             log = _tail(folder / "supernode.log")
@@ -449,6 +458,32 @@ def _write_connection(home: Path, address: str, ca_certfile: Path | None) -> Non
         f'[superlink.{CONNECTION}]\naddress = "{address}"\n{transport}',
         encoding="utf-8",
     )
+
+
+class _FailureRelay:
+    """Shows the site's ClientApp failures (SITE_FAILURE_MARK lines) as its SuperNode logs them:
+    the coordinator goes on without the site (or fails the round), and the site's operator
+    should know why."""
+
+    def __init__(self, log: Path, site: str) -> None:
+        self._log, self._site, self._offset, self._partial = log, site, 0, b""
+
+    def show_new(self) -> None:
+        if not self._log.is_file():
+            return
+        with self._log.open("rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read()
+        self._offset += len(chunk)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", errors="replace")
+            if SITE_FAILURE_MARK in text:
+                reason = text.split(SITE_FAILURE_MARK, 1)[1].strip()
+                console.print(
+                    f"[yellow]site {escape(self._site)}: a round's work failed here and the "
+                    f"coordinator got an error instead of this site's reply: {escape(reason)}[/]"
+                )
 
 
 def _tail(path: Path, lines: int = 20) -> str:

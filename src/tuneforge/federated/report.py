@@ -63,6 +63,7 @@ def build_report(
                 "trained_sites": [sites[i].name for i in sorted(entry.trained_sites)]
                 if entry
                 else [],
+                "dropped_sites": len(entry.dropped_nodes) if entry else 0,
                 "bytes_to_sites": entry.bytes_to_sites if entry else 0,
                 "bytes_from_sites": entry.bytes_from_sites if entry else 0,
                 "epsilon": epsilons[number - 1] if epsilons and number >= 1 else None,
@@ -115,6 +116,9 @@ def rounds_table(report: dict[str, Any]) -> Any:
         table.add_column(column, justify="right")
     if private:
         table.add_column("epsilon", justify="right")
+    dropouts = any(row.get("dropped_sites") for row in report["rounds"])
+    if dropouts:
+        table.add_column("sites dropped", justify="right")
 
     def number(value: float | None) -> str:
         return "-" if value is None else f"{value:.4f}"
@@ -130,6 +134,8 @@ def rounds_table(report: dict[str, Any]) -> Any:
         ]
         if private:
             cells.append(number(row["epsilon"]))
+        if dropouts:
+            cells.append(str(row.get("dropped_sites", 0)))
         table.add_row(*cells)
     return table
 
@@ -231,7 +237,8 @@ def append_model_card_section(
         ),
         "- Secure aggregation: "
         + (
-            "SecAgg+ (the server saw only the masked, quantised sum of the sites' parameters)"
+            "SecAgg+ (the server saw only the masked, quantised sum of the sites' parameters; "
+            f"{federated.secure_aggregation_threshold:.0%} of a round's sites needed to unmask)"
             if federated.secure_aggregation
             else "off"
         ),

@@ -53,8 +53,10 @@ def run_secure_rounds(
     rounds: int,
     max_site_rows: int,
 ) -> None:
-    """`rounds` rounds of SecAgg+ aggregation from `initial_state` (every site takes part in
-    every round's key exchange; a site that drops out fails the round).
+    """`rounds` rounds of SecAgg+ aggregation from `initial_state` (every sampled site takes
+    part in the round's key exchange; a site that drops out after it is left out of the sum
+    while the sites that stay reach federated.secure_aggregation_threshold, else the round
+    fails).
 
     Args:
         max_site_rows: the largest site's training rows: SecAgg+ quantises each site's weight
@@ -97,10 +99,10 @@ def run_secure_rounds(
     )
     workflow = DefaultWorkflow(
         fit_workflow=SecAggPlusWorkflow(
-            # Every sampled site holds a share of every other's key, and all are needed to
-            # unmask: no dropout tolerance, the strictest setting.
+            # Every sampled site holds a share of every other's key; the threshold says how
+            # many shares unmask (1.0: all, no dropout tolerance, the strictest setting).
             num_shares=1.0,
-            reconstruction_threshold=1.0,
+            reconstruction_threshold=float(federated.secure_aggregation_threshold),
             max_weight=float(max_site_rows),
             clipping_range=CLIPPING_RANGE,
         )
@@ -115,8 +117,10 @@ def run_secure_rounds(
         # Flower's workflow logs a failed SecAgg+ stage and goes on with the old parameters.
         if not entry.trained_sites:
             raise RunError(
-                f"SecAgg+ round {number} aggregated no site's update (a site failed or dropped "
-                "out; see the sites' logs)"
+                f"SecAgg+ round {number} aggregated no site's update: "
+                f"{len(entry.dropped_nodes) or 'a'} site(s) failed or dropped out (see the sites' "
+                "logs), and federated.secure_aggregation_threshold "
+                f"{federated.secure_aggregation_threshold} needs more of them to stay"
             )
 
 

@@ -32,6 +32,9 @@ class RoundLog:
     bytes_to_sites: int = 0
     bytes_from_sites: int = 0
     trained_sites: list[int] = field(default_factory=list)
+    dropped_nodes: set[int] = field(default_factory=set)
+    """Nodes that answered a training message with an error (failed or left): their updates
+    are not in the round's aggregate."""
     site_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     """Each site's metrics of the global model on its validation rows, by site index."""
     array_names: set[str] = field(default_factory=set)
@@ -117,6 +120,8 @@ class MeteredGrid:
         replies = list(self._grid.send_and_receive(outgoing, timeout=timeout))
         for reply in replies:
             if reply.has_error():
+                if reply.metadata.message_type == MessageType.TRAIN:
+                    self._log.round(self._round).dropped_nodes.add(reply.metadata.src_node_id)
                 continue
             self._count(reply, "bytes_from_sites")
             if self._legacy:

@@ -261,3 +261,31 @@ def test_deployment_coordinate_refuses_site_keys_without_tls(
     )
     assert_user_error(code, out, err, "--site-key needs TLS")
     assert not (tmp_path / "runs").exists()
+
+
+def test_site_shows_its_client_app_failures_from_the_supernode_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deployed site's ClientApp runs under its SuperNode, whose log only `serve-site` reads:
+    the failure lines reach the site's operator once each, a line cut mid-write when it is
+    complete, the rest of the log (Flower's own chatter, tracebacks) not at all."""
+    from tuneforge.federated.deployment import SITE_FAILURE_MARK, _FailureRelay
+
+    log = tmp_path / "supernode.log"
+    relay = _FailureRelay(log, "clinic-a")
+    relay.show_new()  # no log yet
+    log.write_text(f"INFO : connected\n{SITE_FAILURE_MARK}ValueError: too many rows\nTrace")
+    relay.show_new()
+    with log.open("a") as handle:
+        handle.write(f"back (most recent call last)\n{SITE_FAILURE_MARK}OSError: disk ")
+    relay.show_new()
+    first = " ".join(capsys.readouterr().err.split())
+    assert first.count("site clinic-a: a round's work failed here") == 1
+    assert "ValueError: too many rows" in first and "connected" not in first
+    assert "Traceback" not in first and "OSError" not in first
+    with log.open("a") as handle:
+        handle.write("full\n")
+    relay.show_new()
+    relay.show_new()
+    second = " ".join(capsys.readouterr().err.split())
+    assert second.count("OSError: disk full") == 1 and "too many rows" not in second

@@ -44,6 +44,11 @@ def test_federated_config_defaults_and_values() -> None:
             "secure_aggregation runs on Flower's legacy workflow, and client DP",
         ),
         ({"secure_aggregation": True, "exchange": "full"}, "use exchange: adapters"),
+        ({"secure_aggregation_threshold": 0.67}, "applies to secure aggregation only"),
+        (
+            {"secure_aggregation": True, "secure_aggregation_threshold": 0},
+            "federated.secure_aggregation_threshold",
+        ),
     ],
 )
 def test_federated_config_rejects_bad_values(section: dict, message: str) -> None:
