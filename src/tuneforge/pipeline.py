@@ -331,6 +331,7 @@ def check_quality(
 ) -> tuple[dict[str, dict[str, Any]] | None, list[Any]]:
     """The baselines on `split` (fitted on train) and the warnings against them; (None, []) for
     tasks without baselines."""
+    from tuneforge.data.report import truncation_advice
     from tuneforge.evaluate import higher_is_better
     from tuneforge.evaluate.guardrails import check_quality as warnings_for
     from tuneforge.evaluate.guardrails import predicted_class_counts
@@ -352,6 +353,7 @@ def check_quality(
         higher_is_better=higher_is_better(metric),
         predicted_class_counts=counts[0],
         true_class_counts=counts[1],
+        truncation_advice=truncation_advice(data.report, split),
     )
     return baselines, warnings
 

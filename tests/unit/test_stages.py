@@ -100,6 +100,10 @@ def test_stages_guardrail_fires_on_a_collapsed_model(prepared) -> None:
     assert "single_class_collapse" in codes and "below_majority_baseline" in codes
     collapse = next(w for w in warnings if w.code == "single_class_collapse")
     assert "100.0%" in collapse.message and "class_weighting" in collapse.advice
+    # BBC articles are far longer than this config's window, where TF-IDF reads them whole.
+    below_tfidf = next(w for w in warnings if w.code == "below_tfidf_baseline")
+    assert below_tfidf.advice.startswith("the model read only the first ")
+    assert "set model.long_text: chunks" in below_tfidf.advice
 
 
 def test_stages_run_writes_baselines_warnings_weighting_and_reliability(tmp_path: Path) -> None:

@@ -25,6 +25,25 @@ _PERCENTILES = (50, 90, 95, 99)
 _TOKENIZE_BATCH = 512
 
 
+def truncation_advice(report: dict[str, Any], split: str) -> str | None:
+    """What to change when the model read only part of many of ``split``'s texts (None when
+    few were cut): the reason a model trails a baseline that reads them whole (TF-IDF)."""
+    summary = report.get("splits", {}).get(split)
+    if not summary or summary["truncated_share"] <= TRUNCATION_WARNING_SHARE:
+        return None
+    if report.get("covered_tokens"):
+        return (
+            f"the model read only the first {report['covered_tokens']} tokens of "
+            f"{summary['truncated_share']:.0%} of these texts, TF-IDF all of them: raise "
+            "model.max_chunks"
+        )
+    return (
+        f"the model read only the first {report['max_seq_length']} tokens of "
+        f"{summary['truncated_share']:.0%} of these texts, TF-IDF all of them: set "
+        "model.long_text: chunks (or raise model.max_seq_length)"
+    )
+
+
 def build_data_report(
     splits: Splits,
     tokenizer: Any,
@@ -158,7 +177,7 @@ def _warnings(report: dict[str, Any]) -> list[str]:
                 f"{summary['truncated_share']:.0%} of the {name} examples are longer than "
                 f"max_seq_length={report['max_seq_length']} tokens and will be truncated "
                 f"(p95 length {summary['token_length']['p95']}); consider raising "
-                "model.max_seq_length."
+                "model.max_seq_length, or model.long_text: chunks to read whole texts."
             )
         counts = summary.get("label_counts") or summary.get("entity_counts")
         if name != "train" and summary["size"] and train_counts and counts is not None:

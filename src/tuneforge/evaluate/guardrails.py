@@ -51,6 +51,7 @@ def check_quality(
     higher_is_better: bool,
     predicted_class_counts: dict[str, int] | None = None,
     true_class_counts: dict[str, int] | None = None,
+    truncation_advice: str | None = None,
 ) -> list[QualityWarning]:
     """Warnings for a model that does not beat the baselines or predicts one class only.
 
@@ -71,6 +72,8 @@ def check_quality(
         predicted_class_counts: Predictions per class name (classification), or None to skip the
             collapse check.
         true_class_counts: True labels per class name on the same split.
+        truncation_advice: Why the model may trail TF-IDF when it read only part of the texts
+            (data.report.truncation_advice); it comes first in that warning's advice.
 
     Returns:
         The warnings, in the order above; empty for a model that passes.
@@ -83,7 +86,7 @@ def check_quality(
             "tfidf_logreg",
             "below_tfidf_baseline",
             "the TF-IDF + logistic regression baseline",
-            _ADVICE_TFIDF,
+            f"{truncation_advice}; else {_ADVICE_TFIDF}" if truncation_advice else _ADVICE_TFIDF,
         ),
     )
     for name, code, description, advice in comparisons:

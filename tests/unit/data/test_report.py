@@ -79,6 +79,25 @@ def test_report_warns_on_imbalance_truncation_and_missing_classes(tokenizer):
     assert not any("truncated" in w for w in relaxed)
 
 
+def test_report_truncation_advice_names_the_setting_that_reads_whole_texts(tokenizer):
+    from tuneforge.data.report import truncation_advice
+
+    cut = build_data_report(classification_splits(), tokenizer, 16, "classification")
+    assert truncation_advice(cut, "train") == (
+        "the model read only the first 16 tokens of 46% of these texts, TF-IDF all of them: "
+        "set model.long_text: chunks (or raise model.max_seq_length)"
+    )
+    assert truncation_advice(cut, "validation") is None  # short texts: nothing was cut
+    chunked = build_data_report(
+        classification_splits(), tokenizer, 16, "classification", covered_tokens=32
+    )
+    assert truncation_advice(chunked, "train").endswith(
+        "32 tokens of 46% of these texts, TF-IDF all of them: raise model.max_chunks"
+    )
+    whole = build_data_report(classification_splits(), tokenizer, 64, "classification")
+    assert truncation_advice(whole, "train") is None and truncation_advice({}, "test") is None
+
+
 def test_report_ner_counts_entities_and_tokenizes_words(tokenizer):
     sentence = rec(
         "Ann met Bob Lee", ("B-PER", "O", "B-PER", "I-PER"), ("Ann", "met", "Bob", "Lee")

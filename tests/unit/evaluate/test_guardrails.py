@@ -114,6 +114,24 @@ def test_guardrails_between_baselines_is_only_the_soft_warning() -> None:
     assert "0.5000" in warnings[0].message and "0.9000" in warnings[0].message
 
 
+def test_guardrails_tfidf_advice_starts_with_truncation_when_texts_were_cut() -> None:
+    hint = "the model read only the first 64 tokens of 100% of these texts, TF-IDF all of them"
+    warnings = check_quality(
+        {"macro_f1": 0.5},
+        BASELINES,
+        metric="macro_f1",
+        higher_is_better=True,
+        truncation_advice=hint,
+    )
+    assert _codes(warnings) == ["below_tfidf_baseline"]
+    assert warnings[0].advice.startswith(f"{hint}; else raise training.epochs")
+    trivial = check_quality(
+        {"macro_f1": 0.05}, BASELINES, metric="macro_f1", higher_is_better=True,
+        truncation_advice=hint,
+    )  # fmt: skip
+    assert hint not in trivial[0].advice  # below the majority: truncation is not the reason
+
+
 def test_guardrails_tie_with_tfidf_is_not_below() -> None:
     warnings = check_quality(
         {"macro_f1": 0.90}, BASELINES, metric="macro_f1", higher_is_better=True
