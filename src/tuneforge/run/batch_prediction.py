@@ -81,11 +81,19 @@ def read_table(path: Path, text_column: str | None = None) -> Any:
             separator = sniff_delimiter(path, head, expected, setting=None)
             return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
         if suffix in {".xlsx", ".xlsm"}:
-            sheets = pd.read_excel(
-                path, sheet_name=None, dtype=str, keep_default_na=False, engine="openpyxl"
-            )
-            with_column = [frame for frame in sheets.values() if text_column in frame.columns]
-            return (with_column or list(sheets.values()))[0]
+            with pd.ExcelFile(path, engine="openpyxl") as workbook:
+                # Headers first (openpyxl reads a sheet in read-only mode and stops after
+                # nrows): only the sheet that is predicted is read whole.
+                names = workbook.sheet_names
+                chosen = next(
+                    (
+                        name
+                        for name in names
+                        if text_column in workbook.parse(name, nrows=0).columns
+                    ),
+                    names[0],
+                )
+                return workbook.parse(chosen, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise DataError(f"--input {path}: cannot be read ({exc}).") from exc
     raise DataError(f"--input {path}: use a .csv, .tsv, .jsonl or .xlsx file.")
