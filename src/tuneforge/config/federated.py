@@ -66,12 +66,13 @@ class FederatedConfig(Section):
     """SecAgg+ (Bell et al. 2020): the sites mask their quantised updates so that the server
     learns only their weighted sum. Flower offers it on its legacy workflow only: not with
     client DP nor exchange: full (see docs/guide.md)."""
-    secure_aggregation_threshold: float = Field(1.0, gt=0, le=1)
+    secure_aggregation_threshold: float = Field(1.0, gt=0.5, le=1)
     """SecAgg+: the share of a round's sites that must stay to the end for the server to remove
     the masks (Flower's reconstruction_threshold; at least 2 sites). 1.0: every site, so one
     that drops out after the key exchange fails the round. Lower tolerates dropouts (0.67 of 3
     sites: one) and the round aggregates the sites that stayed, but a server colluding with that
-    many sites could unmask one site's update: keep it above half."""
+    many sites could unmask one site's update. Above half, as SecAgg+ needs against a server
+    that tells different sites different stories about who dropped out (Bell et al. 2020)."""
 
     @model_validator(mode="after")
     def _secure_aggregation_composes(self) -> FederatedConfig:

@@ -46,7 +46,7 @@ def test_federated_config_defaults_and_values() -> None:
         ({"secure_aggregation": True, "exchange": "full"}, "use exchange: adapters"),
         ({"secure_aggregation_threshold": 0.67}, "applies to secure aggregation only"),
         (
-            {"secure_aggregation": True, "secure_aggregation_threshold": 0},
+            {"secure_aggregation": True, "secure_aggregation_threshold": 0.5},
             "federated.secure_aggregation_threshold",
         ),
     ],
