@@ -1,13 +1,19 @@
-"""NER rows from a table (JSONL, Parquet): a column of token lists and a column of tag lists,
-the layout Hugging Face datasets export (``{"tokens": [...], "ner_tags": [...]}``).
+"""NER rows from a table (JSONL, Parquet, CSV, TSV, Excel): a column of token lists and a
+column of tag lists, the layout Hugging Face datasets export (``{"tokens": [...], "ner_tags":
+[...]}``).
 
 Tags are IOB2 strings, or integers when data.labels lists the tag names in id order (what a
-dataset's ``ner_tags`` feature holds). A row whose tags cannot be used is quarantined with its
-reason, like any table row; IOB1 tags are repaired to IOB2 as in CoNLL files.
+dataset's ``ner_tags`` feature holds). A text cell (CSV, Excel) holds its list as JSON
+(``["EU", "rejects"]``), as Python prints it (``['EU', 'rejects']``: pandas' ``to_csv`` of a list
+column) or as words separated by spaces (``B-ORG O B-MISC``). A row whose tags cannot be used is
+quarantined with its reason, like any table row; IOB1 tags are repaired to IOB2 as in CoNLL
+files.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 from pathlib import Path
 
@@ -57,8 +63,27 @@ def token_table_records(
     return records, quarantined
 
 
+def _listed(value: object) -> object:
+    """The list a text cell holds as JSON or as Python prints it; any other value unchanged
+    (a sentence that merely starts with "[" stays a sentence)."""
+    if not isinstance(value, str):
+        return value
+    stripped = value.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]")):
+        return value
+    # literal_eval builds literals only, never runs code: safe on a user's file.
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(parsed, list):
+            return parsed
+    return value
+
+
 def _tokens(row: RawRow) -> list[str]:
-    value = row.text
+    value = _listed(row.text)
     if isinstance(value, str):  # a sentence stored as text: its whitespace-separated words
         return value.split()
     if isinstance(value, list | tuple) and all(isinstance(token, str) for token in value):
@@ -73,8 +98,10 @@ def _tokens(row: RawRow) -> list[str]:
 
 
 def _tags(row: RawRow, tokens: int, names: list[str] | None) -> tuple[list[str], str | None]:
-    value = row.label
-    if value is None:
+    value = _listed(row.label)
+    if isinstance(value, str):  # tags separated by spaces, or tag ids ("3 0 0 7")
+        value = [int(tag) if tag.isdigit() else tag for tag in value.split()]
+    if value is None or value == []:
         return [], MISSING_LABEL
     if not isinstance(value, list | tuple):
         return [], invalid_label_reason(value, "a list of tags, one per token")

@@ -24,7 +24,7 @@ _SETTINGS = {
     "test": "data.test_source",
 }
 # Where NER rows can come from: token files, or tables whose cells hold lists.
-_TOKEN_FORMATS = ("conll", "jsonl", "parquet")
+_TOKEN_FORMATS = ("conll", "jsonl", "parquet", "csv", "tsv", "excel")
 _EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -68,9 +68,9 @@ def load_records(
     if (fmt == "conll" and kind != "tags") or (kind == "tags" and fmt not in _TOKEN_FORMATS):
         raise DataError(
             f"{path}: {setting} is read as {fmt} but task.type is {task_type}. NER needs a "
-            "CoNLL/BIO token file (one token and tag per line) or a JSONL/Parquet file with a "
-            "column of token lists and one of tag lists, and CoNLL files only hold NER data; "
-            "set task.type or data.format to match the file."
+            "CoNLL/BIO token file (one token and tag per line) or a table (JSONL, Parquet, CSV, "
+            "Excel) with a column of token lists and one of tag lists, and CoNLL files only "
+            "hold NER data; set task.type or data.format to match the file."
         )
     if fmt == "conll":
         records, quarantined = read_conll(path, config.data.encoding), []

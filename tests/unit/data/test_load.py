@@ -214,10 +214,10 @@ def test_load_classification_with_list_labels_suggests_multilabel(tmp_path, make
         load_records("d.jsonl", make_config("d.jsonl"))
 
 
-def test_load_ner_requires_conll_format(tmp_path, make_config):
-    write(tmp_path / "d.csv", "text,label\na,b\n")
-    with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file"):
-        load_records("d.csv", make_config("d.csv", task="ner"))
+def test_load_ner_from_a_folder_says_which_files_hold_ner(tmp_path, make_config):
+    write(tmp_path / "d" / "sports" / "a.txt", "Anna won")
+    with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file .* or a table"):
+        load_records("d", make_config("d", task="ner"))
 
 
 @pytest.mark.parametrize(
@@ -339,10 +339,40 @@ def test_load_ner_tag_ids_are_named_by_data_labels(tmp_path, make_config):
         load_records("d.parquet", make_config("d.parquet", **section))
 
 
-def test_load_ner_from_a_csv_says_which_files_hold_ner(tmp_path, make_config):
-    write(tmp_path / "d.csv", "text,label\nAnna sings,B-PER O\n")
-    with pytest.raises(DataError, match=r"NER needs a CoNLL/BIO token file .* or a JSONL/Parquet"):
-        load_records("d.csv", make_config("d.csv", task="ner"))
+def test_load_ner_from_csv_cells_holding_lists(tmp_path, make_config):
+    # JSON, Python's repr (pandas' to_csv of a list column), words separated by spaces, ids.
+    lines = [
+        "tokens,tags",
+        '"[""Anna"", ""lives"", ""in"", ""Oslo""]","[""B-PER"", ""O"", ""O"", ""B-LOC""]"',
+        "\"['New', 'York', '!']\",\"['I-LOC', 'I-LOC', 'O']\"",
+        "Anna sings loudly,B-PER O O",
+        "[Applause] Anna,O B-PER",  # a sentence that starts with "[" stays a sentence
+        "too few,O",
+        "no tags,",
+    ]
+    path = write(tmp_path / "d.csv", "\n".join(lines) + "\n")
+    config = make_config("d.csv", task="ner", text_column="tokens", label_column="tags")
+    records, quarantined = load_records("d.csv", config)
+    assert [(r.label, r.tokens) for r in records] == [
+        (("B-PER", "O", "O", "B-LOC"), ("Anna", "lives", "in", "Oslo")),
+        (("B-LOC", "I-LOC", "O"), ("New", "York", "!")),
+        (("B-PER", "O", "O"), ("Anna", "sings", "loudly")),
+        (("O", "B-PER"), ("[Applause]", "Anna")),
+    ]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:6", "invalid label: 1 tags for 2 tokens"),
+        (f"{path}:7", "missing label"),
+    ]
+    write(tmp_path / "ids.csv", 'tokens,tags\nAnna sings,"[1, 0]"\nOslo rain,2 0\n')
+    config = make_config(
+        "ids.csv",
+        task="ner",
+        text_column="tokens",
+        label_column="tags",
+        labels=["O", "B-PER", "B-LOC"],
+    )
+    records, _ = load_records("ids.csv", config)
+    assert [r.label for r in records] == [("B-PER", "O"), ("B-LOC", "O")]
 
 
 def test_load_a_column_named_twice_is_refused(tmp_path, make_config):
