@@ -161,6 +161,11 @@ class DataConfig(Section):
     label_column: str = "label"
     """Column (or JSON field) holding the label: a class name, a list of class names (multilabel),
     a number (regression)."""
+    sentence_column: str | None = None
+    """NER tables with one token per row (text_column the token, label_column its tag): the
+    column naming each row's sentence. A sentence is a run of consecutive rows; a blank cell
+    continues the sentence above (as the popular `ner_dataset.csv` exports write "Sentence: 1"
+    on a sentence's first row only). None: one sentence per row, its cells holding lists."""
     label_separator: str | None = None
     """For multilabel data stored in one text cell: the separator between labels, e.g. "|"."""
     labels: list[str] | None = None

@@ -59,6 +59,15 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _sentence_column_is_for_tokens(self) -> RunConfig:
+        if self.data.sentence_column is not None and self.task.label_kind != "tags":
+            raise ValueError(
+                "data.sentence_column groups one-token rows into sentences, which only NER "
+                f"(per-token tags) reads; task.type is {self.task.type}: remove it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _privacy_composes(self) -> RunConfig:
         if not self.privacy.enabled:
             return self

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tuneforge.config import DataConfig
-from tuneforge.data._tabular import RawRow, column_indices
+from tuneforge.data._tabular import RawRow, cell, column_indices
 from tuneforge.errors import DataError
 
 
@@ -57,23 +57,28 @@ def _sheet_rows(
     remaining = iter(cells)  # the data rows continue where the header search stopped
     header, header_row = None, 0
     for header_row, row in enumerate(remaining, start=1):  # noqa: B007  (used below)
-        if any(_text(cell).strip() for cell in row):
-            header = [_text(cell).strip() for cell in row]
+        if any(_text(value).strip() for value in row):
+            header = [_text(value).strip() for value in row]
             break
     if header is None:
         raise DataError(
             f"{path}: sheet {title!r} is empty. Point data.source (or data.sheet) at a sheet "
             "with a header row and rows."
         )
-    text_index, label_index = column_indices(path, header, data)
+    text_index, label_index, *sentence_index = column_indices(path, header, data)
+    sentence_at = sentence_index[0] if sentence_index else None
     rows = []
     for number, row in enumerate(remaining, start=header_row + 1):
-        if all(_text(cell).strip() == "" for cell in row):
+        if all(_text(value).strip() == "" for value in row):
             continue
-        text = row[text_index] if text_index < len(row) else None
-        label = row[label_index] if label_index < len(row) else None
+        text = cell(row, text_index)
         rows.append(
-            RawRow(f"{path}:{title} row {number}", None if text is None else _text(text), label)
+            RawRow(
+                f"{path}:{title} row {number}",
+                None if text is None else _text(text),
+                cell(row, label_index),
+                sentence=cell(row, sentence_at),
+            )
         )
     return rows
 

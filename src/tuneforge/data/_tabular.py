@@ -32,6 +32,8 @@ class RawRow:
     label: object
     problem: str | None = None
     """Why the row cannot be used at all (a malformed CSV line); None when it can."""
+    sentence: object = None
+    """The data.sentence_column cell (NER tables with one token per row); None without it."""
 
 
 def check_column(path: Path, column: str, available: list[str], setting: str) -> None:
@@ -49,15 +51,18 @@ def check_column(path: Path, column: str, available: list[str], setting: str) ->
     )
 
 
-def column_indices(path: Path, header: list[str], data: DataConfig) -> tuple[int, int]:
-    """Where a header holds data.text_column and data.label_column.
+def column_indices(path: Path, header: list[str], data: DataConfig) -> list[int]:
+    """Where a header holds data.text_column, data.label_column and (when set)
+    data.sentence_column, in that order.
 
     Raises:
         DataError: a column missing (with the closest name), or named twice (which of the two
             holds the data cannot be told).
     """
     indices = []
-    columns = ((data.text_column, "data.text_column"), (data.label_column, "data.label_column"))
+    columns = [(data.text_column, "data.text_column"), (data.label_column, "data.label_column")]
+    if data.sentence_column is not None:
+        columns.append((data.sentence_column, "data.sentence_column"))
     for name, setting in columns:
         check_column(path, name, header, setting)
         positions = [index for index, cell in enumerate(header) if cell == name]
@@ -68,7 +73,12 @@ def column_indices(path: Path, header: list[str], data: DataConfig) -> tuple[int
                 "one column holds it."
             )
         indices.append(positions[0])
-    return indices[0], indices[1]
+    return indices
+
+
+def cell(cells: list | tuple, index: int | None) -> object:
+    """The cell at ``index`` of a row that may be short; None for a missing cell or column."""
+    return cells[index] if index is not None and index < len(cells) else None
 
 
 def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]:
@@ -84,19 +94,26 @@ def read_delimited(path: Path, delimiter: str, data: DataConfig) -> list[RawRow]
     header = header_cells(reader)
     if header is None:
         raise DataError(f"{path} is empty. Point data.source at a file with a header and rows.")
-    text_index, label_index = column_indices(path, header, data)
+    text_index, label_index, *sentence_index = column_indices(path, header, data)
+    sentence_at = sentence_index[0] if sentence_index else None
     rows, line = [], reader.line_num + 1
     for cells in reader:
         if cells:
             source = f"{path}:{line}"
             if len(cells) > len(header):
-                rows.append(
-                    RawRow(source, None, None, malformed_row_reason(len(cells), len(header)))
-                )
+                # The sentence cell still says where the row belongs (a sentence with an
+                # unreadable row is quarantined whole, not merged into the one above).
+                problem = malformed_row_reason(len(cells), len(header))
+                rows.append(RawRow(source, None, None, problem, sentence=cell(cells, sentence_at)))
             else:
-                text = cells[text_index] if text_index < len(cells) else None
-                label = cells[label_index] if label_index < len(cells) else None
-                rows.append(RawRow(source, text, label))
+                rows.append(
+                    RawRow(
+                        source,
+                        cell(cells, text_index),
+                        cell(cells, label_index),
+                        sentence=cell(cells, sentence_at),
+                    )
+                )
         line = reader.line_num + 1
     return rows
 
@@ -125,7 +142,8 @@ def read_jsonl(path: Path, data: DataConfig) -> list[RawRow]:
         parsed += 1
         fields.update(_field_paths(entry))
         text, label = _field(entry, data.text_column), _field(entry, data.label_column)
-        rows.append(RawRow(source, text, label))
+        sentence = _field(entry, data.sentence_column) if data.sentence_column else None
+        rows.append(RawRow(source, text, label, sentence=sentence))
     if rows and not parsed:
         raise DataError(
             f"{path}: no line is a JSON object ({rows[0].source}: {rows[0].problem}). Each line "
@@ -135,6 +153,8 @@ def read_jsonl(path: Path, data: DataConfig) -> list[RawRow]:
     if parsed:
         check_column(path, data.text_column, sorted(fields), "data.text_column")
         check_column(path, data.label_column, sorted(fields), "data.label_column")
+        if data.sentence_column:
+            check_column(path, data.sentence_column, sorted(fields), "data.sentence_column")
     return rows
 
 
@@ -168,9 +188,14 @@ def read_parquet(path: Path, data: DataConfig) -> list[RawRow]:
 
     try:
         names = pq.read_schema(path).names
-        check_column(path, data.text_column, names, "data.text_column")
-        check_column(path, data.label_column, names, "data.label_column")
-        table = pq.read_table(path, columns=[data.text_column, data.label_column])
+        columns = [data.text_column, data.label_column]
+        settings = ["data.text_column", "data.label_column"]
+        if data.sentence_column:
+            columns.append(data.sentence_column)
+            settings.append("data.sentence_column")
+        for column, setting in zip(columns, settings, strict=True):
+            check_column(path, column, names, setting)
+        table = pq.read_table(path, columns=list(dict.fromkeys(columns)))
     except ArrowException as exc:
         raise DataError(
             f"{path}: cannot be read as Parquet ({exc}). Check the file is complete, or set "
@@ -178,7 +203,12 @@ def read_parquet(path: Path, data: DataConfig) -> list[RawRow]:
         ) from exc
     texts = table.column(data.text_column).to_pylist()
     labels = table.column(data.label_column).to_pylist()
+    sentences = (
+        table.column(data.sentence_column).to_pylist()
+        if data.sentence_column
+        else [None] * len(texts)
+    )
     return [
-        RawRow(f"{path}:row {index}", text, label)
-        for index, (text, label) in enumerate(zip(texts, labels, strict=True))
+        RawRow(f"{path}:row {index}", text, label, sentence=sentence)
+        for index, (text, label, sentence) in enumerate(zip(texts, labels, sentences, strict=True))
     ]

@@ -63,6 +63,60 @@ def token_table_records(
     return records, quarantined
 
 
+def sentences_of_token_rows(rows: list[RawRow], column: str) -> list[RawRow]:
+    """One row per sentence from rows of one token each (data.sentence_column ``column``).
+
+    A sentence is a run of consecutive rows: a sentence cell that is not blank and differs from
+    the one above starts the next, a blank one continues it. The sentence's row is named by its
+    first row (``file:line``) and holds the token and tag lists. Rows before the first named
+    sentence, and a sentence with a row that could not be read (it would miss a token), become
+    rows with a problem, so they are quarantined with their reason.
+    """
+    grouped: list[RawRow] = []
+    members: list[RawRow] = []
+    current: object = None
+
+    def close() -> None:
+        if not members:
+            return
+        first = members[0]
+        broken = next((row for row in members if row.problem), None)
+        if broken is not None:
+            grouped.append(
+                RawRow(
+                    first.source,
+                    None,
+                    None,
+                    f"{broken.problem} (in sentence {current!r} at "
+                    f"{broken.source}; the sentence would miss a token)",
+                )
+            )
+        else:
+            tags = [row.label for row in members]
+            grouped.append(RawRow(first.source, [row.text for row in members], tags))
+        members.clear()
+
+    for row in rows:
+        name = row.sentence
+        blank = name is None or (isinstance(name, str) and not name.strip())
+        if not blank and name != current:
+            close()
+            current = name
+        if current is None:
+            grouped.append(
+                RawRow(
+                    row.source,
+                    None,
+                    None,
+                    f"no sentence: {column} is blank on this row and on every row above it",
+                )
+            )
+            continue
+        members.append(row)
+    close()
+    return grouped
+
+
 def _listed(value: object) -> object:
     """The list a text cell holds as JSON or as Python prints it; any other value unchanged
     (a sentence that merely starts with "[" stays a sentence)."""
@@ -86,8 +140,11 @@ def _tokens(row: RawRow) -> list[str]:
     value = _listed(row.text)
     if isinstance(value, str):  # a sentence stored as text: its whitespace-separated words
         return value.split()
-    if isinstance(value, list | tuple) and all(isinstance(token, str) for token in value):
-        return list(value)
+    if isinstance(value, list | tuple):
+        # A missing token cell (a short row of a one-token-per-row table) is a blank token.
+        value = ["" if token is None else token for token in value]
+        if all(isinstance(token, str) for token in value):
+            return list(value)
     if value is None:
         return []
     raise DataError(
@@ -107,6 +164,8 @@ def _tags(row: RawRow, tokens: int, names: list[str] | None) -> tuple[list[str],
         return [], invalid_label_reason(value, "a list of tags, one per token")
     tags = []
     for tag in value:
+        if tag is None or tag == "":  # a token row without its tag
+            return [], MISSING_LABEL
         if isinstance(tag, int) and not isinstance(tag, bool):
             if names is None:
                 raise DataError(

@@ -11,7 +11,7 @@ from tuneforge.data._excel import read_excel
 from tuneforge.data._folder import read_folder
 from tuneforge.data._labels import parse_label
 from tuneforge.data._tabular import RawRow, read_delimited, read_jsonl, read_parquet
-from tuneforge.data._token_table import token_table_records
+from tuneforge.data._token_table import sentences_of_token_rows, token_table_records
 from tuneforge.data.builtin import is_builtin, resolve_builtin
 from tuneforge.data.derived import DERIVED_DATASETS, load_derived
 from tuneforge.data.quarantine import EMPTY_TEXT, invalid_text_reason
@@ -76,6 +76,8 @@ def load_records(
         records, quarantined = read_conll(path, config.data.encoding), []
     elif kind == "tags":
         rows = _read_table(path, fmt, config)
+        if config.data.sentence_column:
+            rows = sentences_of_token_rows(rows, config.data.sentence_column)
         records, quarantined = token_table_records(path, rows, config.data.labels)
     elif fmt == "folder":
         if kind != "class":

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import re
 
+import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tuneforge.data import load_records
-from tuneforge.errors import DataError
+from tuneforge.errors import ConfigError, DataError
 
 from .conftest import write
 
@@ -396,3 +397,68 @@ def test_load_jsonl_text_that_is_not_a_text_is_quarantined(tmp_path, make_config
         (f"{path}:2", "invalid text: 'text' holds a list, not a text"),
         (f"{path}:3", "invalid text: 'text' holds a dict, not a text"),
     ]
+
+
+def test_load_ner_one_token_per_row_grouped_by_sentence_column(tmp_path, make_config):
+    # The layout of the widely shared ner_dataset.csv: the sentence named on its first row only.
+    lines = [
+        "Sentence #,Word,POS,Tag",
+        "Sentence: 1,Anna,NNP,B-per",  # lower-case types, as that file writes them
+        ",lives,VBZ,O",
+        ",in,IN,O",
+        ",Oslo,NNP,B-geo",
+        "Sentence: 2,New,NNP,I-geo",  # an IOB1 start, repaired
+        ",York,NNP,I-geo",
+        "Sentence: 3,Bad,JJ,PER",
+        ",tag,NN,O",
+        "Sentence: 4,Broken,NN,O,extra,cells",
+        ",row,NN,O",
+        "Sentence: 5,No,DT,O",
+        ",tag,NN,",
+    ]
+    path = write(tmp_path / "ner.csv", "\n".join(lines) + "\n")
+    section = {"text_column": "Word", "label_column": "Tag", "sentence_column": "Sentence #"}
+    records, quarantined = load_records("ner.csv", make_config("ner.csv", task="ner", **section))
+    assert [(r.source, r.label, r.tokens) for r in records] == [
+        (f"{path}:2", ("B-per", "O", "O", "B-geo"), ("Anna", "lives", "in", "Oslo")),
+        (f"{path}:6", ("B-geo", "I-geo"), ("New", "York")),
+    ]
+    assert [(q.source, q.reason) for q in quarantined] == [
+        (f"{path}:8", "invalid label: 'PER' is not an IOB2 tag (O, B-TYPE, I-TYPE)"),
+        (
+            f"{path}:10",
+            "malformed row: 6 fields where the header has 4 (an unquoted delimiter inside the "
+            "text?) (in sentence 'Sentence: 4' at "
+            f"{path}:10; the sentence would miss a token)",
+        ),
+        (f"{path}:12", "missing label"),
+    ]
+
+    # The same table as a workbook and as Parquet, every row naming its sentence (ids repeat
+    # on consecutive rows); rows before the first sentence id are quarantined, not guessed.
+    rows = [(None, "stray", "O"), (7, "Anna", "B-per"), (7, "sings", "O"), (8, "Oslo", "B-geo")]
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["sentence_id", "Word", "Tag"])
+    for row in rows:
+        workbook.active.append(list(row))
+    workbook.save(tmp_path / "ner.xlsx")
+    section = {"text_column": "Word", "label_column": "Tag", "sentence_column": "sentence_id"}
+    records, quarantined = load_records("ner.xlsx", make_config("ner.xlsx", task="ner", **section))
+    assert [r.tokens for r in records] == [("Anna", "sings"), ("Oslo",)]
+    assert [q.reason for q in quarantined] == [
+        "no sentence: sentence_id is blank on this row and on every row above it"
+    ]
+    table = pa.Table.from_pylist(
+        [dict(zip(["sentence_id", "Word", "Tag"], r, strict=True)) for r in rows]
+    )
+    pq.write_table(table, tmp_path / "ner.parquet")
+    config = make_config("ner.parquet", task="ner", **section)
+    assert [r.tokens for r in load_records("ner.parquet", config)[0]] == [
+        ("Anna", "sings"),
+        ("Oslo",),
+    ]
+
+
+def test_load_sentence_column_is_for_ner_only(make_config):
+    with pytest.raises(ConfigError, match=r"data.sentence_column groups one-token rows"):
+        make_config("d.csv", sentence_column="Sentence #")
