@@ -274,7 +274,7 @@ def fine_tune(
         validation = _rescored(scored, task, data, metadata, config)
     privacy, norms = None, None
     if private is not None:
-        privacy = private.plan.report(state.global_step)
+        privacy = private.report(state.global_step)
         norms = private.gradient_norms.overall()
     return FitResult(model, state, validation, metadata, precision, weighting, privacy, norms)
 

@@ -29,12 +29,14 @@ PRIVATE = {
         "eval_every_steps": 4,
         "log_every_steps": 3,
     },
-    # Group-wise clipping on: resume must restore it exactly too.
+    # Group-wise and adaptive clipping on: resume must restore both exactly too (the adaptive
+    # clip travels in the optimizer's checkpoint).
     "privacy": {
         "target_epsilon": 8,
         "batch_size": 24,
         "max_grad_norm": 0.5,
         "head_clip_fraction": 0.3,
+        "clip_quantile": 0.5,
     },
 }
 TOTAL_STEPS = 10
@@ -69,6 +71,9 @@ def test_private_run_reports_its_epsilon_everywhere(uninterrupted: Path, tmp_pat
     assert "## Differential privacy" in card and f"{privacy['epsilon']:.2f}" in card
     assert privacy["head_clip_fraction"] == 0.3
     assert "the task head's gradient at 0.3 of it, the rest at 0.954" in card
+    assert privacy["clip_quantile"] == 0.5 and privacy["final_clip"] != 0.5
+    assert privacy["gradient_noise_multiplier"] > privacy["noise_multiplier"]
+    assert f"from 0.5 to {privacy['final_clip']:.3g}" in " ".join(card.split())
     # What clipping did: in metrics.json for whoever trains, but (outside the DP guarantee)
     # neither in the privacy block the registry shows nor in the card that ships with the model.
     norms = metrics["dp_gradient_norms"]

@@ -76,6 +76,16 @@ class PrivacyConfig(Section):
     but final accuracy did not rise on RT sentences or BBC News (docs/benchmarks.md). None:
     one clip over all trainable weights. Needs per_example clipping (ghost clipping scales an
     example's whole gradient by one factor)."""
+    clip_quantile: float | None = Field(None, gt=0, lt=1)
+    """Adaptive clipping (Andrew et al. 2021): after each step the clip moves geometrically
+    toward this quantile of the examples' gradient norms, starting from max_grad_norm. The
+    share of unclipped examples it steers by is released with noise (std expected batch / 20,
+    the paper's choice) that is part of the accounted mechanism: the gradient noise grows a
+    little, the epsilon does not. 0.5 (the median) is the paper's default; None: the clip stays
+    max_grad_norm. Picking a clip blind is DP-SGD's hardest setting: this finds one."""
+    clip_learning_rate: float = Field(0.2, gt=0)
+    """Adaptive clipping's step: the clip is multiplied by exp(-rate x (unclipped share -
+    clip_quantile)) after each step (0.2 in the paper)."""
     accountant: Literal["prv", "rdp"] = "prv"
     """prv: the privacy-loss-distribution accountant (Gopi et al., 2021), the tightest bound;
     rdp: Renyi DP (Mironov, 2017), looser, as most papers report it."""

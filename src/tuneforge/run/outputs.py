@@ -258,11 +258,19 @@ def _privacy_section(privacy: dict[str, Any] | None) -> str:
         if fraction is not None
         else ""
     )
+    quantile = privacy.get("clip_quantile")
+    clip = (
+        f"adaptive per-example clipping (Andrew et al. 2021: toward the {quantile:g} quantile "
+        f"of the gradient norms, from {privacy['max_grad_norm']:g} to "
+        f"{privacy['final_clip']:.3g}; its noisy counts are inside the guarantee)"
+        if quantile is not None and privacy.get("final_clip") is not None
+        else f"per-example clipping at {privacy['max_grad_norm']:g}"
+    )
     return f"""
 ## Differential privacy
 - Trained with DP-SGD (Opacus): **(epsilon = {privacy["epsilon"]:.2f}, delta = {privacy["delta"]:.2g})**
   by the {privacy["accountant"].upper()} accountant, for {privacy["steps"]} steps with noise
-  multiplier {privacy["noise_multiplier"]:.3f}, per-example clipping at {privacy["max_grad_norm"]:g}{grouped}
+  multiplier {privacy["noise_multiplier"]:.3f}, {clip}{grouped}
   and Poisson sampling rate {privacy["sample_rate"]:.4g} over {privacy["training_rows"]} rows.{stopped}
 - What it protects: any one training row changes the trained weights' distribution by at most
   that much. It does not protect text that repeats across many rows, the base model's own

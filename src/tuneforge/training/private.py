@@ -47,6 +47,9 @@ _EPSILON_TOLERANCE = 0.01
 
 
 GHOST_REDUCED_PRECISION_MARGIN = 2**-6
+CLIP_KEY = "dp_clip"
+"""The key of the current clip in the DP optimizer's first parameter group (see
+PrivateTraining.optimizer_factory)."""
 """How far short of the clip ghost clipping cuts when its second pass runs in bf16 or fp16:
 several times the 0.47% overshoot measured without it."""
 
@@ -83,15 +86,39 @@ class PrivacyPlan:
     passes); the same update either way."""
     head_clip_fraction: float | None = None
     """The task head's share of max_grad_norm under group-wise clipping; None: one clip."""
+    clip_quantile: float | None = None
+    """Adaptive clipping's target quantile of the gradient norms; None: a fixed clip."""
+    clip_learning_rate: float = 0.2
 
     @property
     def group_clips(self) -> tuple[float, float] | None:
         """(head, rest) clipping norms under group-wise clipping, whose squares sum to
         max_grad_norm's; None under one clip."""
+        return self.clips_at(self.max_grad_norm) if self.head_clip_fraction is not None else None
+
+    def clips_at(self, clip: float) -> tuple[float, ...]:
+        """The clipping norms for a total clip: (clip,), or (head, rest) whose squares sum to
+        its square under group-wise clipping."""
         if self.head_clip_fraction is None:
-            return None
+            return (clip,)
         fraction = self.head_clip_fraction
-        return (self.max_grad_norm * fraction, self.max_grad_norm * math.sqrt(1 - fraction**2))
+        return (clip * fraction, clip * math.sqrt(1 - fraction**2))
+
+    @property
+    def count_noise(self) -> float | None:
+        """Adaptive clipping: the std of the noise on the count of unclipped examples (Andrew
+        et al.'s expected batch / 20); None with a fixed clip."""
+        return None if self.clip_quantile is None else self.expected_batch_size / 20
+
+    @property
+    def gradient_noise_multiplier(self) -> float:
+        """The noise on the summed gradients, over the clip. With adaptive clipping, z_grad
+        solves z^-2 = z_grad^-2 + (2 sigma_count)^-2 (Andrew et al., Theorem 1): the gradient
+        and the count together are one Gaussian mechanism of multiplier z, which the
+        accountant counts."""
+        if self.count_noise is None:
+            return self.noise_multiplier
+        return (self.noise_multiplier**-2 - (2 * self.count_noise) ** -2) ** -0.5
 
     def epsilon(self, steps: int) -> float:
         """The epsilon spent after `steps` noisy steps (0 before the first)."""
@@ -99,8 +126,19 @@ class PrivacyPlan:
             self.noise_multiplier, self.sample_rate, steps, self.delta, self.accountant
         )
 
-    def report(self, steps: int) -> dict[str, Any]:
-        """The `privacy` block of metrics.json, the model card and the registry."""
+    def report(self, steps: int, final_clip: float | None = None) -> dict[str, Any]:
+        """The `privacy` block of metrics.json, the model card and the registry; `final_clip`:
+        where adaptive clipping left the clip (derived from noisy counts only: releasable)."""
+        adaptive = (
+            {
+                "clip_quantile": self.clip_quantile,
+                "clip_learning_rate": self.clip_learning_rate,
+                "gradient_noise_multiplier": round(self.gradient_noise_multiplier, 6),
+                "final_clip": round(final_clip, 6) if final_clip is not None else None,
+            }
+            if self.clip_quantile is not None
+            else {}
+        )
         return {
             "epsilon": round(self.epsilon(steps), 4),
             "delta": self.delta,
@@ -117,6 +155,7 @@ class PrivacyPlan:
             "clipping": self.clipping,
             "head_clip_fraction": self.head_clip_fraction,
             "training_rows": self.training_rows,
+            **adaptive,
         }
 
 
@@ -220,6 +259,13 @@ def plan_privacy(
                 f"{privacy.target_epsilon:g} in one step at sampling rate {sample_rate:.3g}; "
                 "raise it or leave it out (it is then derived from the target)."
             )
+    if privacy.clip_quantile is not None and 2 * expected / 20 <= sigma:
+        raise ConfigError(
+            f"privacy.clip_quantile: adaptive clipping at noise multiplier {sigma:.3g} needs an "
+            f"expected batch above {math.floor(10 * sigma)} (the count it steers by is noised "
+            f"with std batch / 20, which must exceed half the multiplier); it is {expected}: "
+            "raise privacy.batch_size, or drop clip_quantile"
+        )
     return PrivacyPlan(
         noise_multiplier=sigma,
         sample_rate=sample_rate,
@@ -235,6 +281,8 @@ def plan_privacy(
         allowed_steps=allowed,
         clipping=privacy.clipping_for(adaptation_method),
         head_clip_fraction=privacy.head_clip_fraction,
+        clip_quantile=privacy.clip_quantile,
+        clip_learning_rate=privacy.clip_learning_rate,
     )
 
 
@@ -306,6 +354,9 @@ class PrivateTraining:
         self._pre_hooks: list[Any] = []
         self.gradient_norms = GradientNorms()
         """What clipping did (data-dependent, outside the DP guarantee: for whoever trains)."""
+        self._unclipped: torch.Tensor | None = None
+        """Examples of the current step whose gradient the clip did not cut (adaptive
+        clipping's count, before its noise)."""
 
     def training_config(self, training: TrainingConfig) -> TrainingConfig:
         """The loop's settings under DP: one logical batch per optimizer step, no global
@@ -350,19 +401,22 @@ class PrivateTraining:
                 optimizer_class = _clipping_optimizer()
                 grouped = self.plan.group_clips is not None
                 settings = {
-                    "clips": self.plan.group_clips or (self.plan.max_grad_norm,),
+                    "clips": self.plan.clips_at(self.plan.max_grad_norm),
                     "head": _task_head_parameters(model) if grouped else set(),
-                    "record": self.gradient_norms.add,
+                    "record": self._record_norms,
                 }
             self._optimizer = optimizer_class(
                 base(model, config),
-                noise_multiplier=self.plan.noise_multiplier,
+                noise_multiplier=self.plan.gradient_noise_multiplier,
                 max_grad_norm=self.plan.max_grad_norm,
                 expected_batch_size=self.plan.expected_batch_size,
                 loss_reduction="mean",
                 generator=self._noise,
                 **settings,
             )
+            # The clip lives in the optimizer's first parameter group: checkpoints save and
+            # restore it with the optimizer, so a resumed adaptive run goes on from its clip.
+            self._optimizer.param_groups[0][CLIP_KEY] = self.plan.max_grad_norm
             return self._optimizer
 
         return make
@@ -372,6 +426,7 @@ class PrivateTraining:
         gradients clipped and summed into the optimizer; the loop's `optimizer.step()` then
         clips the last piece, adds the noise and updates."""
         optimizer = self._optimizer
+        self._apply_clip()
         batch = micro_batch.batch
         size = int(batch["input_ids"].shape[0]) if batch else 0
         if size == 0:
@@ -443,14 +498,14 @@ class PrivateTraining:
         # Opacus rescales a mean loss by the rows (each norm is one example's own gradient's);
         # the second pass, on the same mean loss, needs that factor too.
         norm = torch.stack(norms).norm(2, dim=0) if norms else torch.zeros(rows)
-        clip = self.plan.max_grad_norm
+        clip = self.current_clip
         if self._samples.reduced_precision:
             # The second pass runs in the forward's dtype: bf16 rounds the scaled output
             # gradients and every layer's gradient (measured up to 0.47% over the clip on
             # single examples); clipping 1.6% short keeps each example within the clip.
             clip *= 1 - GHOST_REDUCED_PRECISION_MARGIN
         factor = (clip / (norm + 1e-6)).clamp(max=1.0)
-        self.gradient_norms.add(norm, factor < 1)
+        self._record_norms(norm, factor < 1)
         factor = factor * rows
         for parameter in self._optimizer.params:
             parameter._norm_sample = None
@@ -485,17 +540,68 @@ class PrivateTraining:
         from tuneforge.training.hooks import TrainingHooks
 
         return TrainingHooks(
-            before_optimizer_step=[self._reseed_noise], on_evaluate=[self._record_epsilon]
+            before_optimizer_step=[self._reseed_noise],
+            after_optimizer_step=[self._adapt_clip] if self.plan.clip_quantile else [],
+            on_evaluate=[self._record_epsilon],
         )
+
+    @property
+    def current_clip(self) -> float:
+        """The clip of the next step: max_grad_norm, or where adaptive clipping has moved it."""
+        if self._optimizer is None:
+            return self.plan.max_grad_norm
+        return float(self._optimizer.param_groups[0][CLIP_KEY])
+
+    def report(self, steps: int) -> dict[str, Any]:
+        """The privacy block of metrics.json (the plan's, with the final adaptive clip)."""
+        adaptive = self.plan.clip_quantile is not None
+        return self.plan.report(steps, final_clip=self.current_clip if adaptive else None)
+
+    def _apply_clip(self) -> None:
+        """Clip this step's examples, and scale its noise, to the current clip."""
+        clip = self.current_clip
+        self._optimizer.max_grad_norm = clip  # Opacus scales the noise std by it
+        if not self._ghost:
+            self._optimizer.clips = self.plan.clips_at(clip)
+        self._unclipped = None
+
+    def _record_norms(self, norms: torch.Tensor, clipped: torch.Tensor) -> None:
+        self.gradient_norms.add(norms, clipped)
+        if self.plan.clip_quantile is not None:
+            kept = (~clipped).sum()
+            self._unclipped = kept if self._unclipped is None else self._unclipped + kept
+
+    def _adapt_clip(self, context: StepContext) -> None:
+        """Andrew et al.'s geometric update after each step, from a noisy count of the step's
+        unclipped examples: clip x exp(-rate x (count / expected batch - quantile)). The noise
+        comes from the step's seeded generator after the gradient noise: a resumed run draws
+        the same."""
+        plan = self.plan
+        count = float(self._unclipped) if self._unclipped is not None else 0.0
+        noise = torch.normal(
+            0.0, float(plan.count_noise), (1,), generator=self._noise, device=self._noise.device
+        )
+        share = (count + float(noise)) / plan.expected_batch_size
+        clip = self.current_clip * math.exp(-plan.clip_learning_rate * (share - plan.clip_quantile))
+        self._optimizer.param_groups[0][CLIP_KEY] = clip
+        self._unclipped = None
 
     def announce_plan(self) -> None:
         """The noise, sampling and epsilon the run will spend, before its first step."""
         if not self.announce:
             return
         plan = self.plan
+        adaptive = (
+            f" (adaptive: toward the {plan.clip_quantile:g} quantile of the gradient norms; "
+            f"gradient noise {plan.gradient_noise_multiplier:.3f}, count noise "
+            f"{plan.count_noise:.3g})"
+            if plan.clip_quantile is not None
+            else ""
+        )
         console.print(
             f"[bold]DP-SGD[/]: noise multiplier {plan.noise_multiplier:.3f}, clip "
-            f"{plan.max_grad_norm:g}{_group_clips_text(plan)}, expected batch {plan.expected_batch_size} "
+            f"{plan.max_grad_norm:g}{_group_clips_text(plan)}{adaptive}, expected batch "
+            f"{plan.expected_batch_size} "
             f"(q = {plan.sample_rate:.4f}), {plan.allowed_steps} steps -> epsilon "
             f"{plan.epsilon(plan.allowed_steps):.2f} at delta {plan.delta:.2g} ({plan.accountant})"
         )
@@ -517,7 +623,12 @@ class PrivateTraining:
             norms = self.gradient_norms.since_last()
             target = self.plan.target_epsilon
             budget = f" of {target:g}" if target is not None else ""
-            clipping = f"; {describe(norms, self.plan.max_grad_norm)}" if norms else ""
+            clipping = f"; {describe(norms, self.current_clip)}" if norms else ""
+            if self.plan.clip_quantile is not None:
+                clipping += (
+                    f"; adaptive clip now {self.current_clip:.3g} (toward the "
+                    f"{self.plan.clip_quantile:g} quantile of the norms)"
+                )
             console.print(
                 f"privacy: epsilon {epsilon:.2f}{budget} spent after {steps} steps{clipping}"
             )

@@ -586,3 +586,63 @@ def test_private_full_run_clips_by_ghost_clipping_unasked_and_says_so(tmp_path: 
     assert result.privacy["steps"] == math.ceil(len(data.splits.train) / 20)
     leftovers = ("grad_sample", "_norm_sample", "summed_grad")
     assert all(not hasattr(p, name) for p in result.model.parameters() for name in leftovers)
+
+
+def test_adaptive_clipping_spends_the_same_epsilon_with_a_little_more_gradient_noise() -> None:
+    training = TrainingConfig(epochs=3, batch_size=16)
+    fixed = plan_privacy(PrivacyConfig(target_epsilon=3.0, batch_size=64), training, 2_000)
+    adaptive = plan_privacy(
+        PrivacyConfig(target_epsilon=3.0, batch_size=64, clip_quantile=0.5), training, 2_000
+    )
+    # The count of unclipped examples is noised with std 64 / 20; together with the gradient
+    # it is one Gaussian mechanism of the planned multiplier (Andrew et al., Theorem 1).
+    assert adaptive.noise_multiplier == fixed.noise_multiplier
+    assert adaptive.epsilon(100) == fixed.epsilon(100)
+    assert adaptive.count_noise == 3.2 and fixed.count_noise is None
+    z, z_grad = adaptive.noise_multiplier, adaptive.gradient_noise_multiplier
+    assert z_grad > z and z_grad**-2 + (2 * 3.2) ** -2 == pytest.approx(z**-2)
+    assert fixed.gradient_noise_multiplier == z
+    report = adaptive.report(10, final_clip=0.25)
+    assert report["clip_quantile"] == 0.5 and report["final_clip"] == 0.25
+    assert "clip_quantile" not in fixed.report(10)
+    # A count noise that cannot cover half the multiplier leaves the gradient no budget.
+    with pytest.raises(ConfigError, match=r"expected batch above \d+ .* it is 8"):
+        plan_privacy(
+            PrivacyConfig(noise_multiplier=1.0, batch_size=8, clip_quantile=0.5), training, 2_000
+        )
+
+
+@pytest.mark.parametrize(
+    ("adaptation", "start", "low", "high"),
+    [("lora", 100.0, 25.0, 70.0), ("lora", 1e-4, 2e-4, 2.7e-4), ("full", 100.0, 25.0, 70.0)],
+)
+def test_adaptive_clip_moves_toward_the_quantile(
+    tmp_path: Path, adaptation: str, start: float, low: float, high: float
+) -> None:
+    """8 steps of the paper's update from a clip above every norm (the unclipped share is
+    about 1: the clip shrinks by about exp(-0.1) a step) and below every norm (the share is
+    about 0: it grows by about exp(0.1) a step), by per-example clipping (LoRA) and ghost
+    clipping (full fine-tuning); the bounds allow the Poisson batch sizes and the count
+    noise."""
+    from _configs import tiny_config
+
+    from tuneforge.pipeline import build_model, fine_tune, prepare_data
+
+    raw = tiny_config(
+        tmp_path,
+        adaptation={"method": adaptation},
+        training={"learning_rate": 1e-3, "epochs": 2},
+        privacy={
+            "noise_multiplier": 1.0,
+            "batch_size": 20,
+            "max_grad_norm": start,
+            "clip_quantile": 0.5,
+        },
+    )
+    config = config_from_dict(raw, config_dir=str(tmp_path))
+    data = prepare_data(config)
+    result = fine_tune(build_model(config, data), data.task, data, config, show_progress=False)
+    privacy = result.privacy
+    assert result.state.global_step == 8
+    assert privacy["clipping"] == ("ghost" if adaptation == "full" else "per_example")
+    assert privacy["max_grad_norm"] == start and low < privacy["final_clip"] < high
