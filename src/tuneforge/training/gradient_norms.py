@@ -68,15 +68,15 @@ def _summary(norms: list[torch.Tensor], clipped: list[torch.Tensor]) -> dict[str
     }
 
 
-def describe(summary: dict[str, Any], clip: float) -> str:
+def describe(summary: dict[str, Any], clip: float, adaptive: bool = False) -> str:
     """One line for the console: the share clipped and where the norms lie against the clip,
-    with a hint when the clip cut nothing."""
+    with a hint when a fixed clip cut nothing (an adaptive one is on its way down)."""
     text = (
         f"{summary['clipped_fraction']:.0%} of {summary['examples']} examples clipped "
         f"(gradient norm median {summary['median']:.3g}, 90th percentile {summary['p90']:.3g}, "
         f"clip {clip:g})"
     )
-    if summary["clipped_fraction"] == 0:
+    if summary["clipped_fraction"] == 0 and not adaptive:
         text += (
             "; the clip cut nothing, so the noise (scaled to the clip) is larger than it needs "
             "to be: a privacy.max_grad_norm near these norms adds less"

@@ -623,8 +623,9 @@ class PrivateTraining:
             norms = self.gradient_norms.since_last()
             target = self.plan.target_epsilon
             budget = f" of {target:g}" if target is not None else ""
-            clipping = f"; {describe(norms, self.current_clip)}" if norms else ""
-            if self.plan.clip_quantile is not None:
+            adaptive = self.plan.clip_quantile is not None
+            clipping = f"; {describe(norms, self.current_clip, adaptive)}" if norms else ""
+            if adaptive:
                 clipping += (
                     f"; adaptive clip now {self.current_clip:.3g} (toward the "
                     f"{self.plan.clip_quantile:g} quantile of the norms)"

@@ -468,6 +468,7 @@ def test_gradient_norms_summarise_per_evaluation_and_over_the_run() -> None:
     assert "the clip cut nothing" not in describe(first, 1.5)
     unclipped = {"clipped_fraction": 0.0, "median": 0.5, "p90": 0.5, "examples": 1}
     assert "the clip cut nothing" in describe(unclipped, 10.0)
+    assert "the clip cut nothing" not in describe(unclipped, 10.0, adaptive=True)
 
 
 def _lora_one_layer(minilm_path: Path) -> torch.nn.Module:
