@@ -68,6 +68,15 @@ class RunConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _calibration_is_for_one_class(self) -> RunConfig:
+        if self.evaluation.calibration != "none" and self.task.label_kind != "class":
+            raise ValueError(
+                "evaluation.calibration: temperature scaling calibrates one softmax over the "
+                f"classes, which task.type {self.task.type} has not; remove it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _privacy_composes(self) -> RunConfig:
         if not self.privacy.enabled:
             return self

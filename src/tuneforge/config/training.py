@@ -76,6 +76,11 @@ class TrainingConfig(Section):
 class EvaluationConfig(Section):
     calibration_bins: int = Field(15, ge=2)
     """Number of equal-width confidence bins of the expected calibration error."""
+    calibration: Literal["none", "temperature"] = "none"
+    """temperature: fit one temperature on the validation split (Guo et al. 2017) and divide
+    the logits by it before the softmax, in the test metrics, prediction and serving: the
+    scores then mean what they say (a 0.8 is right about 80% of the time) while the predicted
+    classes stay the same. Classification only."""
     batch_size: int = Field(64, ge=1)
     """Examples per forward pass during evaluation and prediction."""
 

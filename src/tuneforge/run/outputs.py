@@ -119,6 +119,9 @@ def save_run_outputs(
     }
     if quality.get("privacy") is not None:
         metrics["privacy"] = quality["privacy"]
+    if metadata.get("calibration") is not None:
+        metrics["calibration"] = metadata["calibration"]
+        console.print(calibration_line(metadata["calibration"]))
     if quality.get("dp_gradient_norms") is not None:
         # Not in "privacy" (what the guarantee covers, copied into the registry's lineage) nor
         # in the model card: statistics of the private rows, outside the DP guarantee.
@@ -226,7 +229,7 @@ Fine-tuned with [tuneforge](https://github.com/) from `{config.model.name}`.
 
 {_privacy_section(metrics.get("privacy"))}
 ## Evaluation ({headline_split} split)
-| metric | value |
+{_calibration_note(metrics.get("calibration"))}| metric | value |
 |---|---|
 {scalar_rows}
 {baseline_section}
@@ -276,6 +279,22 @@ def _privacy_section(privacy: dict[str, Any] | None) -> str:
   that much. It does not protect text that repeats across many rows, the base model's own
   training data, or inputs sent to the model once it serves.
 """
+
+
+def calibration_line(calibration: dict[str, Any]) -> str:
+    """What temperature scaling did, in one line (console and model card)."""
+    if "skipped" in calibration:
+        return f"Calibration: not fitted ({calibration['skipped']}); scores are the raw softmax."
+    return (
+        f"Calibration: temperature {calibration['temperature']:.3g} fitted on "
+        f"{calibration['examples']} validation examples; there, expected calibration error "
+        f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, NLL "
+        f"{calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f} (classes unchanged)."
+    )
+
+
+def _calibration_note(calibration: dict[str, Any] | None) -> str:
+    return f"{calibration_line(calibration)}\n\n" if calibration else ""
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:

@@ -56,8 +56,36 @@ def compute_metrics(
 
     labels = np.array([feature["labels"] for feature in features], dtype=np.int64)
     return classification_metrics(
-        labels, softmax(logits), names, calibration_bins=config.evaluation.calibration_bins
+        labels,
+        softmax(_scaled(logits, metadata)),
+        names,
+        calibration_bins=config.evaluation.calibration_bins,
     )
+
+
+def _scaled(logits: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
+    """Logits over the fitted temperature (evaluation.calibration), as they are without one."""
+    temperature = metadata.get("temperature")
+    return np.asarray(logits) / temperature if temperature else np.asarray(logits)
+
+
+def tune_metadata(
+    logits: np.ndarray,
+    records: list[Record],
+    names: list[str],
+    metadata: dict[str, Any],
+    config: RunConfig,
+) -> dict[str, Any]:
+    """With evaluation.calibration: temperature, the temperature fitted on these (validation)
+    logits and what it did to their NLL and calibration error."""
+    if config.evaluation.calibration != "temperature" or not records:
+        return metadata
+    from tuneforge.evaluate.temperature import fit_temperature
+
+    index = {name: position for position, name in enumerate(names)}
+    labels = np.array([index[str(record.label)] for record in records], dtype=np.int64)
+    fitted = fit_temperature(logits, labels, config.evaluation.calibration_bins)
+    return {**metadata, "temperature": fitted["temperature"], "calibration": fitted}
 
 
 def predict(
@@ -67,7 +95,7 @@ def predict(
     names: list[str],
     metadata: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    probabilities = softmax(logits)
+    probabilities = softmax(_scaled(logits, metadata))
     predictions = []
     for row in probabilities:
         best = int(row.argmax())
@@ -95,6 +123,7 @@ class ClassificationTask(TaskDefaults):
     head_config = staticmethod(head_config)
     encode = staticmethod(encode)
     compute_metrics = staticmethod(compute_metrics)
+    tune_metadata = staticmethod(tune_metadata)
     predict = staticmethod(predict)
 
     def soft_label_loss(
