@@ -62,7 +62,10 @@ def test_config_unknown_key_names_path_and_suggestion(tmp_path, text, expected):
 def test_config_unknown_key_without_close_match_lists_valid_keys(tmp_path):
     message = _error(_write(tmp_path, "evaluation:\n  zzz: 1\n"))
 
-    assert "unknown key evaluation.zzz (valid keys: calibration_bins, calibration, batch_size)" in message
+    assert (
+        "unknown key evaluation.zzz (valid keys: calibration_bins, calibration, batch_size)"
+        in message
+    )
 
 
 def test_config_bad_values_list_each_error_with_its_path(tmp_path):

@@ -61,7 +61,7 @@ def registry_push(
         bool,
         typer.Option(
             "--with-data",
-            help="Also copy the files holding texts of the data (splits/, quarantine.jsonl, "
+            help="Also copy the files holding texts of the data (splits/, the quarantines, "
             "explanation pages, robustness examples); by default they stay with the run.",
         ),
     ] = False,

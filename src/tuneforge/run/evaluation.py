@@ -30,7 +30,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     metrics = predictor.score(records, config)
     if data is not None:
         metrics["skipped_rows"] = len(skipped)
-    write_json_atomic(metrics, run_dir / f"evaluation_{name}.json")
+    write_json_atomic(metrics, run_dir / layout.evaluation_file(name))
     return metrics
 
 
@@ -67,7 +67,7 @@ def labelled_records(
         name = Path(data).stem
         records, skipped = _load_labelled(str(Path(data).resolve()), config, label_names)
         # Rows that cannot be scored (empty text, missing label) are listed, never dropped unseen.
-        write_quarantine(skipped, run_dir / f"evaluation_{name}_quarantine.jsonl")
+        write_quarantine(skipped, run_dir / layout.evaluation_quarantine_file(name))
     if not records:
         raise DataError(f"No labelled examples to evaluate in {data or 'the saved test split'}.")
     return name, records, skipped

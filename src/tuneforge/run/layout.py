@@ -37,11 +37,25 @@ ROBUSTNESS_EXAMPLES_STEM = "examples"
 """Inside ROBUSTNESS_DIR: examples.json and examples.md, the texts of successful attacks."""
 
 
+_EVALUATION_PREFIX = "evaluation_"
+_SKIPPED_SUFFIX = "_quarantine.jsonl"
+
+
+def evaluation_file(name: str) -> str:
+    """`tuneforge evaluate --data FILE`'s metrics (numbers only), beside the run's files."""
+    return f"{_EVALUATION_PREFIX}{name}.json"
+
+
+def evaluation_quarantine_file(name: str) -> str:
+    """The rows of `tuneforge evaluate --data FILE` that could not be scored, with their text."""
+    return f"{_EVALUATION_PREFIX}{name}{_SKIPPED_SUFFIX}"
+
+
 def holds_data_rows(relative: Path) -> bool:
     """Whether a run file (relative to the run folder) holds texts of the user's data.
 
-    The saved splits and the quarantine are rows of it; the explanation pages and the robustness
-    examples quote them. They stay in the run folder, where whoever trained can read them; a
+    The saved splits and the quarantines (of training, and of `evaluate --data`) are rows of it;
+    the explanation pages and the robustness examples quote them. They stay in the run folder, where whoever trained can read them; a
     registry version leaves them out unless asked (registry/artifacts.run_files), since a model is
     shared and served from there: a DP model beside its raw training rows would undo its promise.
     """
@@ -51,6 +65,9 @@ def holds_data_rows(relative: Path) -> bool:
     top = parts[0]
     return (
         top in (SPLITS_DIR, QUARANTINE_FILE)
+        or (
+            len(parts) == 1 and top.startswith(_EVALUATION_PREFIX) and top.endswith(_SKIPPED_SUFFIX)
+        )
         or (top == EXPLANATIONS_DIR and relative.suffix == ".html")
         or (top == ROBUSTNESS_DIR and relative.stem == ROBUSTNESS_EXAMPLES_STEM)
     )

@@ -166,7 +166,9 @@ def test_store_push_leaves_texts_of_the_data_with_the_run_unless_asked(
 ) -> None:
     # What `tuneforge explain --faithfulness` and `tuneforge robustness` write beside the numbers.
     quoted = ["explanations/report.html", "robustness/examples.md", "robustness/examples.json"]
+    quoted += ["evaluation_more_quarantine.jsonl"]  # `tuneforge evaluate --data more.csv`
     numbers = ["explanations/faithfulness.json", "robustness/robustness.json"]
+    numbers += ["evaluation_more.json"]
     for name in quoted + numbers:
         (run_copy / name).parent.mkdir(exist_ok=True)
         (run_copy / name).write_text("{}")
