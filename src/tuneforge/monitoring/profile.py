@@ -57,6 +57,11 @@ def token_counts(tokenizer: Any, texts: list[str]) -> list[tuple[int, int]]:
     """(tokens, unknown tokens) per text, without special tokens and without truncation."""
     if not texts:
         return []
+    # Counting the whole text is the point here: transformers would warn (once per tokenizer)
+    # that a long one "will result in indexing errors", which holds for a model, not a count.
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     encoded = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
     unk_id = tokenizer.unk_token_id
     return [

@@ -116,3 +116,28 @@ def test_profile_bins_use_reference_edges() -> None:
     edges = quantile_edges(np.arange(1, 101, dtype=float))
     assert len(edges) == 9
     assert bin_fractions([0.0, 1000.0], edges) == [0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0.5]
+
+
+def test_token_counts_of_long_texts_raise_no_model_length_warning(minilm_path: Path) -> None:
+    """Monitoring counts whole texts on purpose; transformers' "will result in indexing errors"
+    warning (printed at every registry push of long documents) is not meant for that."""
+    import logging
+
+    from tuneforge.monitoring.profile import token_counts
+
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.WARNING
+    try:
+        assert token_counts(AutoTokenizer.from_pretrained(minilm_path), ["word " * 700]) == [
+            (700, 0)
+        ]
+        assert messages == []
+        AutoTokenizer.from_pretrained(minilm_path)(["word " * 700])  # elsewhere it still warns
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert len(messages) == 1 and "indexing errors" in messages[0]
