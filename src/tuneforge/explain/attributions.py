@@ -143,11 +143,13 @@ def explain_text(
             "seconds": round(time.perf_counter() - started, 4),
             **extras,
         }
+    task, metadata = model.predictor.task, model.predictor.metadata
+    reported = [task.explained_value(float(value), metadata) for value in scores]
     return {
         "text": encoded.text,
         "truncated": len(encoded.text) < len(text.rstrip()),
-        "prediction": {"label": names[best], "score": float(scores[best])},
-        "scores": {name: float(value) for name, value in zip(names, scores, strict=True)},
+        "prediction": {"label": names[best], "score": reported[best]},
+        "scores": dict(zip(names, reported, strict=True)),
         "words": encoded.words,
         "spans": [list(span) for span in encoded.word_spans],
         "attributions": attributions,

@@ -161,6 +161,11 @@ class Task(Protocol):
         """
         ...
 
+    def explained_value(self, score: float, metadata: dict[str, Any]) -> float:
+        """One of `explained_scores` in the units `predict` reports (a regression value in
+        the target's units rather than standardised ones)."""
+        ...
+
 
 class TaskDefaults:
     """Defaults shared by most tasks: sequence-level logits, no metadata to fit or tune, no
@@ -227,6 +232,9 @@ class TaskDefaults:
     def explained_scores(self, logits: torch.Tensor) -> torch.Tensor:
         """The outputs as they are (a regression value in standardised units)."""
         return logits
+
+    def explained_value(self, score: float, metadata: dict[str, Any]) -> float:
+        return score
 
     def score_baselines(
         self,

@@ -107,6 +107,11 @@ class RegressionTask(TaskDefaults):
         # No distribution to soften: the student matches the teacher's output directly.
         return F.mse_loss(student_logits.float(), teacher_logits.float())
 
+    def explained_value(self, score: float, metadata: dict[str, Any]) -> float:
+        """Attributions explain the standardised output (its gradients); the value reported
+        beside them is the one `predict` gives."""
+        return float(to_original_unit(np.array([score]), metadata)[0])
+
     def observed_value(self, prediction: dict[str, Any]) -> float | None:
         return float(prediction["value"])
 

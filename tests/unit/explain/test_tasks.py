@@ -22,7 +22,8 @@ def _model(minilm_path: Path, task_type: str) -> ExplainModel:
 
     torch.manual_seed(0)
     names = NAMES[task_type]
-    metadata = {"target_mean": 0.0, "target_std": 1.0} if task_type == "regression" else {}
+    # A target of mean 50 and spread 10: what is explained is standardised, what is reported not.
+    metadata = {"target_mean": 50.0, "target_std": 10.0} if task_type == "regression" else {}
     task = get_task(task_type)
     model = load_task_model(task, str(minilm_path), names, metadata, num_hidden_layers=1)
     predictor = Predictor(
@@ -48,6 +49,10 @@ def test_tasks_sequence_level_runs_are_explained(minilm_path: Path, task_type: s
             assert len(scores) == len(result["words"]) and np.isfinite(scores).all()
     if task_type == "multilabel":  # independent sigmoids, not a distribution
         assert 0 < sum(result["scores"].values()) < 3
+    else:  # the value `predict` gives, in the target's units
+        value = model.predictor.predict(["Shares rose at the bank."])[0]["value"]
+        assert result["prediction"]["score"] == pytest.approx(value, rel=1e-4)
+        assert result["scores"]["value"] == result["prediction"]["score"]
 
 
 def test_tasks_ner_has_no_score_per_text_but_spans_explain(minilm_path: Path) -> None:
