@@ -46,8 +46,11 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Single-label classification metrics of arg-max predictions.
 
-    Every class in ``label_names`` is scored, also when absent from the data; undefined
-    precision or recall counts as 0 (``zero_division=0``), and macro averages run over all classes.
+    Every class in ``label_names`` gets a per-class row, also when absent from the data
+    (support 0); undefined precision or recall counts as 0 (``zero_division=0``). Macro averages
+    run over the classes that occur in the labels or the predictions (scikit-learn's default):
+    a class absent from both has no precision or recall to average, and counting it as 0 would
+    score a file holding two of five classes far below its per-class figures.
 
     Args:
         labels: True class indices, shape (n,).
@@ -69,8 +72,9 @@ def classification_metrics(
         )
     predictions = probabilities.argmax(axis=1)
     class_ids = list(range(len(label_names)))
+    occurring = sorted({int(i) for i in labels} | {int(i) for i in predictions})
     result: dict[str, Any] = {"accuracy": float(accuracy_score(labels, predictions))}
-    result |= averaged_scores(labels, predictions, class_ids, ("macro", "micro", "weighted"))
+    result |= averaged_scores(labels, predictions, occurring, ("macro", "micro", "weighted"))
     bins = reliability_bins(probabilities, labels, calibration_bins)
     result["expected_calibration_error"] = bins.expected_calibration_error
     result["reliability"] = bins.to_json()

@@ -71,13 +71,16 @@ def test_metrics_classification_matches_hand_computed_confusion() -> None:
     assert result["weighted_f1"] == pytest.approx(result["macro_f1"])  # equal supports
 
 
-def test_metrics_classification_absent_class_is_kept_and_scored_zero() -> None:
-    # Class "c" is neither true nor predicted; it still gets a row, a column and a zero score.
+def test_metrics_classification_absent_class_is_kept_but_not_averaged() -> None:
+    # Class "c" is neither true nor predicted: it gets a row and a column, but no precision or
+    # recall exists to average (a file of two of five classes scored perfectly is not 0.4).
     result = classification_metrics(np.array([0, 1]), _one_hot([0, 1], 3), ["a", "b", "c"])
     assert result["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert result["confusion_matrix"]["matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
-    assert result["macro_f1"] == pytest.approx(2 / 3)  # zero_division=0 averaged over 3 classes
-    assert result["micro_f1"] == 1.0
+    assert result["macro_f1"] == 1.0 and result["micro_f1"] == 1.0
+    # Predicted but never true: a real mistake, averaged in with its zero precision.
+    wrong = classification_metrics(np.array([0, 1]), _one_hot([0, 2], 3), ["a", "b", "c"])
+    assert wrong["macro_f1"] == pytest.approx((1 + 0 + 0) / 3)
 
 
 def test_metrics_classification_matches_sklearn_on_random_data() -> None:
