@@ -272,6 +272,29 @@ def test_pipeline_evaluate_ner_file_with_unknown_tag_is_a_data_error(
         evaluate_run(run_dir, other)
 
 
+def test_pipeline_evaluate_reads_a_file_by_its_own_extension(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, bbc_news_dir: Path, wnut16_file: Path
+) -> None:
+    """A run whose data.format named its token file (conll, as configs/ner/wnut16.yaml sets
+    it) still evaluates a JSONL file of token and tag lists: the file's extension decides."""
+    import shutil
+
+    import yaml
+
+    shared = task_run(tmp_path_factory, "ner", {"bbc": bbc_news_dir, "wnut": wnut16_file})
+    run_dir = Path(shutil.copytree(shared, tmp_path / "run"))  # the shared run stays as it is
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    saved["data"]["format"] = "conll"
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    rows = [{"text": ["Anna", "flew", "to", "Oslo"], "label": ["O", "O", "O", "O"]}]
+    other = tmp_path / "more.jsonl"
+    other.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    assert evaluate_run(run_dir, other)["num_sentences"] == 1
+    with pytest.raises(DataError, match=r"^--data "):
+        evaluate_run(run_dir, tmp_path / "missing.jsonl")
+
+
 def test_pipeline_warm_start_from_a_run_folder_keeps_its_head(
     tmp_path: Path, adapted_runs: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,6 +22,7 @@ _SETTINGS = {
     "train": "data.source",
     "validation": "data.validation_source",
     "test": "data.test_source",
+    "evaluation": "--data",
 }
 # Where NER rows can come from: token files, or tables whose cells hold lists.
 _TOKEN_FORMATS = ("conll", "jsonl", "parquet", "csv", "tsv", "excel")

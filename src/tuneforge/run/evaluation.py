@@ -78,7 +78,12 @@ def _load_labelled(
 ) -> tuple[list[Record], list[QuarantinedRow]]:
     from tuneforge.data import clean_records, load_records
     from tuneforge.data.anonymize import Anonymizer, anonymize_records
+    from tuneforge.data.load import infer_format
 
+    if infer_format(Path(source)) is not None:
+        # The run's data.format named its training file (conll for a built-in token set);
+        # an evaluation file of another kind is read by its own extension.
+        config.data.format = "auto"
     records, skipped = load_records(source, config, role="evaluation")
     if config.data.anonymization.enabled:
         # The model learnt from anonymised text, and skipped rows land in the run folder:
