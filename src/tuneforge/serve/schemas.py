@@ -55,7 +55,9 @@ class PredictResponse(BaseModel):
     predictions: list[dict[str, Any]] = Field(
         description="Per text, as Predictor.predict returns it: classification "
         "{label, score, probabilities}, multilabel {labels, probabilities}, regression {value}, "
-        "NER {tokens, tags, entities: [{entity, text, start, end, score}]} (character offsets)."
+        "NER {tokens, tags, entities: [{entity, text, start, end, score}], words_read, "
+        "truncated} (character offsets; words past the model's window are not read and tagged "
+        "O, truncated says so)."
     )
     request_id: str
 

@@ -165,7 +165,18 @@ def predict(
                     "score": float(np.mean(scores)) if scores else 0.0,
                 }
             )
-        predictions.append({"tokens": words, "tags": tags, "entities": entities})
+        # Words past the model's window get no sub-token and so the tag O without being read:
+        # say how many were read (model.max_seq_length, or long_text: chunks, reads more).
+        read = len(first_positions)
+        predictions.append(
+            {
+                "tokens": words,
+                "tags": tags,
+                "entities": entities,
+                "words_read": read,
+                "truncated": read < len(words),
+            }
+        )
     return predictions
 
 

@@ -69,6 +69,9 @@ def test_ner_encode_truncation_and_unlabelled(tokenizer):
     logits = np.zeros((5, len(NAMES)))
     logits[1:4, TAG["B-LOC"]] = 5.0
     assert ner.word_tags(logits, truncated, NAMES) == ["B-LOC", "B-LOC", "B-LOC", "O"]
+    # ... and the prediction says it was not read.
+    (prediction,) = ner.predict([logits], [record.text], [truncated], NAMES, {})
+    assert prediction["words_read"] == 3 and prediction["truncated"] is True
 
 
 @pytest.mark.parametrize(
@@ -108,6 +111,7 @@ def test_ner_predict_entities_with_character_offsets(tokenizer):
 
     assert prediction["tokens"] == ["John", "lives", "in", "New", "York", "near", "Ouagadougou"]
     assert prediction["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
+    assert prediction["words_read"] == 7 and prediction["truncated"] is False
     entities = [(e["entity"], e["text"], e["start"], e["end"]) for e in prediction["entities"]]
     assert entities == [
         ("PER", "John", 0, 4),
