@@ -197,7 +197,7 @@ def embed_map(
     run_dir: RunDirArg,
     method: Annotated[str, typer.Option(help="pca, tsne or umap.")] = "pca",
     split: Annotated[
-        str, typer.Option(help="The saved split to map: train, validation, test.")
+        str, typer.Option(help="The saved split to map: validation or test (runs keep those).")
     ] = "test",
     output: Annotated[
         Path | None, typer.Option(help="Folder for the files (default <run>/explanations).")

@@ -107,7 +107,11 @@ def embed_map_command(
         raise ExplainError(f"--method {method!r}: use one of {', '.join(PROJECTIONS)}.")
     path = Path(run_dir) / SPLITS_DIR / f"{split}.jsonl"
     if not path.is_file():
-        raise RunError(f"{run_dir} has no saved split {split!r} ({path} is missing).")
+        saved = sorted(p.stem for p in path.parent.glob("*.jsonl")) if path.parent.is_dir() else []
+        raise RunError(
+            f"{run_dir} has no saved split {split!r} ({path} is missing); a run keeps "
+            f"{', '.join(saved) or 'no splits'}: --split {saved[-1] if saved else 'test'}."
+        )
     records = read_records(path)
     model = load_explain_model(run_dir)
     task, names = model.predictor.task, model.output_names

@@ -160,14 +160,13 @@ def write_plots(study: Any, folder: Path, objective: Objective) -> dict[str, Any
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 warnings.simplefilter("ignore", UserWarning)
                 axes = draw_png(study, **kwargs)
+                interactive_figure = draw_html(study, **kwargs)
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
             figure.set_size_inches(9, 5.5)
             figure.tight_layout()
             figure.savefig(folder / f"{name}.png", dpi=110)
             plt.close(figure)
-            draw_html(study, **kwargs).write_html(
-                folder / f"{name}.html", include_plotlyjs="directory"
-            )
+            interactive_figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")
             written += [f"{name}.png", f"{name}.html"]
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             skipped[name] = str(exc).splitlines()[0][:200]

@@ -197,3 +197,11 @@ def test_sweep_chains_distill_then_int8_against_the_teacher(
     assert summary["original_run"] == str(run_dir.resolve())
     assert summary["size_ratio"] == pytest.approx(chained["size_ratio"])
     assert f"measured against is `{run_dir.resolve()}`" in (folder / "model_card.md").read_text()
+
+
+def test_distill_of_a_one_layer_teacher_says_no_student_can_be_shallower() -> None:
+    from tuneforge.compress.distill import check_student_layers
+
+    with pytest.raises(ConfigError, match=r"the teacher has 1 layer, so no student of fewer"):
+        check_student_layers(3, 1)
+    check_student_layers(1, 2)  # the smallest that works
