@@ -25,11 +25,19 @@ THROUGHPUT_BATCH_SIZE = 32
 _WARMUP_PASSES = 2
 
 
-def weights_size_bytes(model_dir: Path) -> int:
-    """Bytes on disk of the weight files of a model folder."""
+def weights_size_bytes(model_dir: Path, model: Any = None) -> int:
+    """Bytes on disk of the weight files of a model folder; for a run saved as an adapter (whose
+    folder holds the adapter only, the base model being read from elsewhere), the bytes of the
+    weights it loads, base and adapter: what serving it takes, comparable with a full copy."""
+    from tuneforge.run.info import read_run_info
+
+    model_dir = Path(model_dir)
+    if isinstance(model, torch.nn.Module) and read_run_info(model_dir).saved_as == "adapter":
+        tensors = [*model.parameters(), *model.buffers()]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
     return sum(
         path.stat().st_size
-        for path in Path(model_dir).iterdir()
+        for path in model_dir.iterdir()
         if path.is_file() and path.name.endswith(_WEIGHT_SUFFIXES)
     )
 
@@ -120,7 +128,7 @@ def measure_predictor(
 ) -> dict[str, Any]:
     """Size, parameters, p50 latency (batch 1) and throughput (batch ``batch_size``)."""
     return {
-        "size_bytes": weights_size_bytes(model_dir),
+        "size_bytes": weights_size_bytes(model_dir, predictor.model),
         **parameter_counts(predictor.model),
         "latency_p50_ms": latency_p50_ms(predictor, records, repeats),
         "throughput_per_s": throughput_per_second(predictor, records, repeats, batch_size),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tuneforge.compress.methods import (
@@ -62,3 +64,24 @@ def test_methods_options_parse_yaml_values_and_reject_typos() -> None:
         options_from_overrides(["calibration_size=0"])
     with pytest.raises(ConfigError, match="key=value"):
         options_from_overrides(["calibration_size"])
+
+
+def test_an_adapter_run_is_sized_with_the_base_weights_it_loads(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A run saved as an adapter keeps only the adapter in model/ (about 0.2 MB here); its size
+    in a trade-off table is what serving it loads, base included, like any other variant's."""
+    from _configs import bbc_run, tiny_config
+
+    from tuneforge.compress.measure import weights_size_bytes
+    from tuneforge.config import config_from_dict
+    from tuneforge.pipeline import run
+    from tuneforge.predict import load_predictor
+
+    raw = tiny_config(tmp_path / "runs", adaptation={"method": "lora", "save": "adapter"})
+    adapter_run = run(config_from_dict(raw, config_dir=str(tmp_path))).run_dir
+    on_disk = weights_size_bytes(adapter_run / "model")
+    loaded = weights_size_bytes(adapter_run / "model", load_predictor(adapter_run).model)
+    full = weights_size_bytes(bbc_run(tmp_path_factory, "full") / "model")
+    assert on_disk < full / 50
+    assert loaded == pytest.approx(full, rel=0.05)
