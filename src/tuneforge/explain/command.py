@@ -7,6 +7,7 @@ import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tuneforge.console import console
 from tuneforge.errors import ExplainError, RunError
@@ -53,6 +54,7 @@ def explain_command(
             raise ExplainError(f"{input_path}: no column {column!r}. Pass --text-column NAME.")
         texts = frame[column].fillna("").astype(str).tolist()
     results = explain_texts(model, list(texts or []), methods, target, settings, True)
+    _say_what_had_no_span(results, target)
     if html_path is not None:
         from tuneforge.explain.html import write_attribution_page
         from tuneforge.explain.report import read_faithfulness
@@ -68,6 +70,21 @@ def explain_command(
         console.print(f"Wrote {len(results)} explanations to {output}")
     elif input_path is None:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+def _say_what_had_no_span(results: list[dict[str, Any]], target: str | None) -> None:
+    """NER explains predicted entity spans: a text with none (of --target's type) has nothing
+    to explain, which an empty `targets` alone would leave unsaid."""
+    for index, result in enumerate(results, start=1):
+        entities = result["prediction"].get("entities") if "prediction" in result else None
+        if entities is None or any(a["targets"] for a in result["attributions"].values()):
+            continue
+        found = sorted({entity["entity"] for entity in entities})
+        wanted = f"no {target} span" if target not in (None, "all") else "no entity span"
+        console.print(
+            f"[yellow]text {index}: the model predicted {wanted}, so there is nothing to "
+            f"explain (found: {', '.join(found) or 'no entities'}).[/]"
+        )
 
 
 def _methods(method: str, model: ExplainModel) -> list[str]:

@@ -76,6 +76,20 @@ def test_entities_target_picks_an_entity_type(toy_ner_model) -> None:
     assert all(a["targets"] == {} for a in nothing["attributions"].values())
 
 
+def test_entities_a_text_without_the_asked_span_is_said(toy_ner_model, capsys) -> None:
+    """`tuneforge explain` says which texts had no span to explain instead of an empty result
+    alone."""
+    from tuneforge.explain.command import _say_what_had_no_span
+
+    text = "the car in river and blue"
+    chosen = explain_text(toy_ner_model, text, ["lime"], "loc", ExplainSettings(lime_samples=50))
+    nothing = explain_text(toy_ner_model, "the car and blue", ["lime"], "loc")
+    _say_what_had_no_span([chosen, nothing], "loc")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "text 2: the model predicted no loc span, so there is nothing to explain" in said
+    assert "text 1" not in said
+
+
 def test_entities_words_are_whitespace_words_and_masking_keeps_positions(toy_ner_model) -> None:
     encoded = encode_whitespace_words(toy_ner_model.tokenizer, "Hi  unbelievably, Paris!", 32)
     assert encoded.words == ["Hi", "unbelievably,", "Paris!"]
