@@ -62,6 +62,8 @@ def test_evaluate_on_another_file(run_dir: Path, tmp_path: Path, bbc_news_dir: P
     assert scores["skipped_rows"] == 1
     skipped = (run_dir / "evaluation_other_quarantine.jsonl").read_text(encoding="utf-8")
     assert "missing label" in skipped
+    said = " ".join(result.stderr.split())
+    assert "1 row(s) could not be scored" in said and "evaluation_other_quarantine.jsonl" in said
 
 
 def test_evaluate_file_with_an_unseen_label_is_a_user_error(

@@ -179,6 +179,7 @@ def evaluate(
 ) -> None:
     """Score a run on its test split or on another labelled file."""
     from tuneforge.evaluate import metrics_table, per_class_table
+    from tuneforge.run import layout
     from tuneforge.run.evaluation import evaluate_run
 
     metrics = evaluate_run(run_dir, data)
@@ -186,6 +187,13 @@ def evaluate(
     breakdown = per_class_table(metrics)
     if breakdown is not None:
         console.print(breakdown)
+    name = "test" if data is None else Path(data).stem
+    console.print(f"Saved to {run_dir / layout.evaluation_file(name)}")
+    if metrics.get("skipped_rows"):
+        console.print(
+            f"{metrics['skipped_rows']} row(s) could not be scored; they are listed with their "
+            f"reason in {run_dir / layout.evaluation_quarantine_file(name)}"
+        )
 
 
 @app.command()
