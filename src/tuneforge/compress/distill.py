@@ -98,8 +98,8 @@ def check_student_layers(student_layers: int, teacher_layers: int) -> None:
     """Raises ConfigError unless 1 <= student_layers < teacher_layers."""
     if teacher_layers <= 1:
         raise ConfigError(
-            f"--method {METHOD}: the teacher has {teacher_layers} layer, so no student of fewer "
-            "layers exists; distil a deeper run, or give student_model (a smaller model of "
+            f"--method {METHOD}: the teacher has {teacher_layers} layer, so no student_layers "
+            "below it exists; distil a deeper run, or give student_model (a smaller model of "
             "another architecture)."
         )
     if not 1 <= student_layers < teacher_layers:

@@ -202,6 +202,8 @@ def test_sweep_chains_distill_then_int8_against_the_teacher(
 def test_distill_of_a_one_layer_teacher_says_no_student_can_be_shallower() -> None:
     from tuneforge.compress.distill import check_student_layers
 
-    with pytest.raises(ConfigError, match=r"the teacher has 1 layer, so no student of fewer"):
+    with pytest.raises(
+        ConfigError, match=r"the teacher has 1 layer, so no student_layers below it"
+    ):
         check_student_layers(3, 1)
     check_student_layers(1, 2)  # the smallest that works
