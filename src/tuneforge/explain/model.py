@@ -80,8 +80,10 @@ class ExplainModel:
         if not sequences:
             return np.zeros((0, len(self.output_names)))
         logits = torch.from_numpy(np.stack(self.logits_of_ids(sequences))).float()
+        task, metadata = self.predictor.task, self.predictor.metadata
         with torch.no_grad():
-            return self.predictor.task.explained_scores(logits).numpy().astype(np.float64)
+            scores = task.explained_scores(task.calibrated_logits(logits, metadata))
+            return scores.numpy().astype(np.float64)
 
     def scores_of_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Explained scores (n, outputs) of raw texts (tokenised and truncated like the model)."""

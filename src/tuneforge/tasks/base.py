@@ -166,6 +166,11 @@ class Task(Protocol):
         the target's units rather than standardised ones)."""
         ...
 
+    def calibrated_logits(self, logits: Any, metadata: dict[str, Any]) -> Any:
+        """Logits as `predict` turns them into scores (a classifier's over its fitted
+        temperature), numpy or torch alike: what explanations score, so theirs match."""
+        ...
+
 
 class TaskDefaults:
     """Defaults shared by most tasks: sequence-level logits, no metadata to fit or tune, no
@@ -235,6 +240,9 @@ class TaskDefaults:
 
     def explained_value(self, score: float, metadata: dict[str, Any]) -> float:
         return score
+
+    def calibrated_logits(self, logits: Any, metadata: dict[str, Any]) -> Any:
+        return logits
 
     def score_baselines(
         self,

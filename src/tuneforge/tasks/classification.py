@@ -63,10 +63,15 @@ def compute_metrics(
     )
 
 
-def _scaled(logits: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
-    """Logits over the fitted temperature (evaluation.calibration), as they are without one."""
+def calibrated_logits(logits: Any, metadata: dict[str, Any]) -> Any:
+    """Logits over the fitted temperature (evaluation.calibration), as they are without one;
+    numpy arrays or torch tensors."""
     temperature = metadata.get("temperature")
-    return np.asarray(logits) / temperature if temperature else np.asarray(logits)
+    return logits / temperature if temperature else logits
+
+
+def _scaled(logits: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
+    return calibrated_logits(np.asarray(logits), metadata)
 
 
 def tune_metadata(
@@ -124,6 +129,7 @@ class ClassificationTask(TaskDefaults):
     encode = staticmethod(encode)
     compute_metrics = staticmethod(compute_metrics)
     tune_metadata = staticmethod(tune_metadata)
+    calibrated_logits = staticmethod(calibrated_logits)
     predict = staticmethod(predict)
 
     def soft_label_loss(

@@ -65,10 +65,17 @@ def test_calibrated_run_scales_its_scores_but_not_its_classes(tmp_path: Path) ->
     texts = ["Shares fell after the results.", "The striker scored twice in the final."]
     records = [predictor.task.unlabelled_record(text, i) for i, text in enumerate(texts)]
     logits = np.asarray(predictor.logits(records)[0], dtype=np.float64)
-    for prediction, row in zip(predictor.predict(texts), logits, strict=True):
+    predictions = predictor.predict(texts)
+    for prediction, row in zip(predictions, logits, strict=True):
         scaled = np.exp(row / temperature) / np.exp(row / temperature).sum()
         assert prediction["label"] == predictor.label_names[int(row.argmax())]
         assert prediction["score"] == pytest.approx(float(scaled.max()), rel=1e-5)
+    # Explanations score what predict reports: the calibrated probabilities.
+    from tuneforge.explain.model import load_explain_model
+
+    explained = load_explain_model(result.run_dir).scores_of_texts(texts)
+    for prediction, scores in zip(predictions, explained, strict=True):
+        assert float(scores.max()) == pytest.approx(prediction["score"], rel=1e-4)
 
 
 def test_calibration_is_for_single_label_classification() -> None:
