@@ -180,14 +180,14 @@ def evaluate(
     """Score a run on its test split or on another labelled file."""
     from tuneforge.evaluate import metrics_table, per_class_table
     from tuneforge.run import layout
-    from tuneforge.run.evaluation import evaluate_run
+    from tuneforge.run.evaluation import evaluate_run, evaluation_name
 
     metrics = evaluate_run(run_dir, data)
     console.print(metrics_table(metrics, title=f"{run_dir.name} on {data or 'test split'}"))
     breakdown = per_class_table(metrics)
     if breakdown is not None:
         console.print(breakdown)
-    name = "test" if data is None else Path(data).stem
+    name = evaluation_name(data)
     console.print(f"Saved to {run_dir / layout.evaluation_file(name)}")
     if metrics.get("skipped_rows"):
         console.print(

@@ -170,11 +170,10 @@ class Registry:
         run_dir = Path(run_dir)
         files = artifacts.run_files(run_dir)
         left_out = [] if with_data else [path for path in files if holds_data_rows(path)]
+        copied = files if with_data else [path for path in files if not holds_data_rows(path)]
         artifacts.clean_staging(self.root)
         with artifacts.staging_folder(self.root) as folder:
-            digests = artifacts.copy_verified(
-                run_dir, [path for path in files if path not in left_out], folder
-            )
+            digests = artifacts.copy_verified(run_dir, copied, folder)
             has_profile = write_reference_profile(folder, splits_from=run_dir)
             columns = describe_version(folder, run_dir, digests, has_profile, left_out)
             artifacts.seal(folder)

@@ -50,6 +50,11 @@ def finished_run_config(run_dir: Path) -> Any:
     )
 
 
+def evaluation_name(data: str | Path | None) -> str:
+    """The name of an evaluation's files (layout.evaluation_file): test, or the file's stem."""
+    return "test" if data is None else Path(data).stem
+
+
 def labelled_records(
     run_dir: Path, config: Any, label_names: list[str], data: str | Path | None
 ) -> tuple[str, list[Record], list[QuarantinedRow]]:
@@ -60,11 +65,10 @@ def labelled_records(
         DataError: nothing labelled is left.
     """
     skipped: list[QuarantinedRow] = []
+    name = evaluation_name(data)
     if data is None:
         records = layout.read_records(run_dir / layout.SPLITS_DIR / "test.jsonl")
-        name = "test"
     else:
-        name = Path(data).stem
         records, skipped = _load_labelled(str(Path(data).resolve()), config, label_names)
         # Rows that cannot be scored (empty text, missing label) are listed, never dropped unseen.
         write_quarantine(skipped, run_dir / layout.evaluation_quarantine_file(name))

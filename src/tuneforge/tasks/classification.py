@@ -57,7 +57,7 @@ def compute_metrics(
     labels = np.array([feature["labels"] for feature in features], dtype=np.int64)
     return classification_metrics(
         labels,
-        softmax(_scaled(logits, metadata)),
+        softmax(calibrated_logits(np.asarray(logits), metadata)),
         names,
         calibration_bins=config.evaluation.calibration_bins,
     )
@@ -68,10 +68,6 @@ def calibrated_logits(logits: Any, metadata: dict[str, Any]) -> Any:
     numpy arrays or torch tensors."""
     temperature = metadata.get("temperature")
     return logits / temperature if temperature else logits
-
-
-def _scaled(logits: np.ndarray, metadata: dict[str, Any]) -> np.ndarray:
-    return calibrated_logits(np.asarray(logits), metadata)
 
 
 def tune_metadata(
@@ -100,7 +96,7 @@ def predict(
     names: list[str],
     metadata: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    probabilities = softmax(_scaled(logits, metadata))
+    probabilities = softmax(calibrated_logits(np.asarray(logits), metadata))
     predictions = []
     for row in probabilities:
         best = int(row.argmax())
